@@ -1,0 +1,96 @@
+"""Keyed pseudonyms: the same person gets the same pseudonym in every wave and instrument.
+
+A pseudonym is HMAC-SHA-256 of a normalised identity under a key derived from the study's
+secret, so linking needs no lookup table and nobody without the secret can recompute or
+reverse it. Each kind of unit (pupils, staff, schools) has its own derived key, so a
+pupil's and a teacher's pseudonyms can never be joined by accident, and rotating the
+secret changes every pseudonym at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Domains with their own derived key, and the prefix that makes a pseudonym's kind
+#: visible in a table ("P-" pupil, "S-" staff, "K-" kool/school).
+DOMAIN_PREFIX: dict[str, str] = {"pupil": "P-", "staff": "S-", "school": "K-"}
+
+_KEY_BYTES = 32
+_PSEUDONYM_CHARS = 16  # 80 bits of base32: collision-free far beyond a national cohort
+
+
+class MissingKeyError(RuntimeError):
+    """The study has no pseudonymisation key where its configuration says to look."""
+
+
+@dataclass(frozen=True)
+class PseudonymKeys:
+    """The per-domain keys derived from one study secret. Never logged or printed."""
+
+    _keys: dict[str, bytes]
+
+    @classmethod
+    def from_secret(cls, secret: bytes) -> "PseudonymKeys":
+        if len(secret) < 16:
+            raise ValueError("the pseudonymisation secret is shorter than 16 bytes: make a new one")
+        return cls({d: hmac.new(secret, f"mapstudy/v1/{d}".encode(), hashlib.sha256).digest() for d in DOMAIN_PREFIX})
+
+    def pseudonym(self, domain: str, identity: str) -> str:
+        """Pseudonym of an already-normalised identity string in a domain."""
+        digest = hmac.new(self._keys[domain], identity.encode("utf-8"), hashlib.sha256).digest()
+        return DOMAIN_PREFIX[domain] + base64.b32encode(digest).decode("ascii")[:_PSEUDONYM_CHARS]
+
+    def __repr__(self) -> str:  # keep keys out of tracebacks, logs and debuggers' output
+        return "PseudonymKeys(<hidden>)"
+
+
+def _decode_secret(text: str) -> bytes:
+    """A secret is stored as hex (what `mapstudy key new` writes) or as any other text."""
+    text = text.strip()
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        return text.encode("utf-8")
+
+
+def load_secret(env_var: str | None, key_file: Path | None) -> bytes:
+    """Read the study secret from the environment variable, else from the key file.
+
+    The error names where it looked, never what it found.
+    """
+    if env_var and os.environ.get(env_var):
+        return _decode_secret(os.environ[env_var])
+    if key_file is not None and key_file.is_file():
+        return _decode_secret(key_file.read_text(encoding="utf-8"))
+    places = [f"environment variable {env_var}" if env_var else None, f"key file {key_file}" if key_file else None]
+    raise MissingKeyError(
+        "no pseudonymisation key found (looked in: "
+        + ", ".join(p for p in places if p)
+        + "). Create one with `mapstudy key new --out FILE` and keep it outside the repository."
+    )
+
+
+def new_secret_hex() -> str:
+    """A fresh random secret, hex-encoded, for `mapstudy key new`."""
+    return secrets.token_hex(_KEY_BYTES)
+
+
+def demo_secret_hex(seed: int) -> str:
+    """The demo study's secret, derived from its seed so every clone gets the same demo.
+
+    Only for generated data: a real study's key must be random (`new_secret_hex`).
+    """
+    return hashlib.sha256(f"mapstudy-demo-key/{seed}".encode()).hexdigest()
+
+
+def write_key_file(path: Path, secret_hex: str) -> None:
+    """Write a key file readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(secret_hex + "\n", encoding="utf-8")
+    path.chmod(0o600)
