@@ -1,12 +1,163 @@
-"""Identity strings that pseudonyms are computed from.
+"""Identity resolution: who is who across files, before anything is pseudonymised.
 
-Written as small pure functions so that the ingest step and the demo generator (which
-must predict the pseudonyms it plants as ground truth) can never disagree.
+Pupils are known by their personal code (isikukood) where it is valid. Exports also hold
+mistyped codes and rows without one; such a row is matched to a valid-coded record of the
+whole study (every instrument and wave) by normalised name + birth date + municipality,
+then by name + birth date alone when that is unambiguous, so that the same pupil keeps
+one pseudonym. What cannot be matched gets a pseudonym from name, birth date and
+municipality and is marked unlinked. Staff are known by e-mail, else by name and
+municipality. The rules are documented in the README ("Identity resolution").
+
+Written as pure functions so that the ingest step and the demo generator (which must
+predict the pseudonyms it plants as ground truth) can never disagree.
 """
 
 from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+from stdnum.ee import ik
+
+from pipelines.config import normalise_text
+from pipelines.ingest.harmonise import fold
+
+#: identity_match values, from strongest to weakest.
+MATCH_CODE = "personal_code"
+MATCH_NAME_DOB_MUNICIPALITY = "name_dob_municipality"
+MATCH_NAME_DOB = "name_dob"
+MATCH_UNLINKED = "unlinked"
+MATCH_EMAIL = "email"
+MATCH_NAME_MUNICIPALITY = "name_municipality"
+
+_CODE_WRAPPERS = re.compile(r"^(?:PNOEE-|EE)", re.IGNORECASE)
 
 
 def code_identity(personal_code: str) -> str:
     """Identity of a person known by a valid Estonian personal code (isikukood)."""
     return "ik:" + personal_code
+
+
+def clean_code(value: object) -> str | None:
+    """The 11 digits of a personal code as written (spaces, EE/PNOEE- prefixes removed)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    text = re.sub(r"\s", "", str(value))
+    text = _CODE_WRAPPERS.sub("", text)
+    if text.endswith(".0"):  # a code stored as a number in SPSS or Excel
+        text = text[:-2]
+    return text or None
+
+
+def valid_code(code: str | None) -> bool:
+    return code is not None and ik.is_valid(code)
+
+
+def sex_from_code(code: str) -> str:
+    """The first digit of an isikukood is odd for men and even for women."""
+    return "male" if int(code[0]) % 2 == 1 else "female"
+
+
+def birth_date_from_code(code: str) -> dt.date:
+    return ik.get_birth_date(code)
+
+
+def name_key(first: object, last: object) -> str | None:
+    """Normalised full name: case, spacing, hyphen spacing and Estonian letters folded."""
+    parts = [p for p in (first, last) if isinstance(p, str) and p.strip()]
+    if len(parts) < 2:
+        return None
+    text = fold(normalise_text(" ".join(parts)))
+    return re.sub(r"\s*-\s*", "-", text)
+
+
+@dataclass(frozen=True)
+class ResolvedIdentity:
+    """Per row: the identity string to pseudonymise (None = reject) and how it was found."""
+
+    identity: pd.Series
+    match: pd.Series
+    code_invalid: pd.Series  # a code was written but fails the checks
+    sex_from_code: pd.Series  # sex derived from the code ("male"/"female") where valid
+
+
+def pupil_identity_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The identity fields of one harmonised pupil frame, normalised (in memory only)."""
+    codes = frame.get("personal_code", pd.Series(None, index=frame.index, dtype="object")).map(clean_code)
+    valid = codes.map(valid_code)
+    dob_written = frame.get("birth_date", pd.Series(None, index=frame.index, dtype="object"))
+    dob = [birth_date_from_code(c) if v else d for c, v, d in zip(codes, valid, dob_written)]
+    names = [name_key(f, l) for f, l in zip(frame.get("first_name", [None] * len(frame)),
+                                             frame.get("last_name", [None] * len(frame)))]
+    return pd.DataFrame({
+        "code": codes, "valid": valid.astype(bool), "dob": dob, "name": names,
+        "municipality": frame["municipality"],
+    }, index=frame.index)
+
+
+def resolve_pupils(identities: list[pd.DataFrame]) -> list[ResolvedIdentity]:
+    """Resolve pupil identities over all frames of a study at once (see module docstring)."""
+    by_triple: dict[tuple, set[str]] = {}
+    by_pair: dict[tuple, set[str]] = {}
+    for ids in identities:
+        known = ids[ids["valid"] & ids["name"].notna()]
+        for code, name, dob, mun in zip(known["code"], known["name"], known["dob"], known["municipality"]):
+            by_triple.setdefault((name, dob, mun), set()).add(code)
+            by_pair.setdefault((name, dob), set()).add(code)
+    resolved = []
+    for ids in identities:
+        identity, match = [], []
+        for code, valid, name, dob, mun in zip(ids["code"], ids["valid"], ids["name"], ids["dob"], ids["municipality"]):
+            if valid:
+                identity.append(code_identity(code))
+                match.append(MATCH_CODE)
+                continue
+            if name is None or dob is None:
+                identity.append(None)
+                match.append(None)
+                continue
+            triple = by_triple.get((name, dob, mun), set())
+            pair = by_pair.get((name, dob), set())
+            if len(triple) == 1:
+                identity.append(code_identity(next(iter(triple))))
+                match.append(MATCH_NAME_DOB_MUNICIPALITY)
+            elif len(pair) == 1:
+                identity.append(code_identity(next(iter(pair))))
+                match.append(MATCH_NAME_DOB)
+            else:
+                identity.append(f"nd:{name}|{dob.isoformat()}|{mun}")
+                match.append(MATCH_UNLINKED)
+        invalid = ids["code"].notna() & ~ids["valid"]
+        sex = pd.Series([sex_from_code(c) if v else None for c, v in zip(ids["code"], ids["valid"])],
+                        index=ids.index, dtype="object")
+        resolved.append(ResolvedIdentity(
+            identity=pd.Series(identity, index=ids.index, dtype="object"),
+            match=pd.Series(match, index=ids.index, dtype="object"),
+            code_invalid=invalid, sex_from_code=sex,
+        ))
+    return resolved
+
+
+def resolve_staff(frame: pd.DataFrame) -> ResolvedIdentity:
+    """Staff: e-mail (case-folded) where given, else name + municipality."""
+    emails = frame.get("email", pd.Series(None, index=frame.index, dtype="object"))
+    identity, match = [], []
+    for email, first, last, mun in zip(emails, frame.get("first_name", [None] * len(frame)),
+                                       frame.get("last_name", [None] * len(frame)), frame["municipality"]):
+        if isinstance(email, str) and "@" in email:
+            identity.append("em:" + email.strip().casefold())
+            match.append(MATCH_EMAIL)
+            continue
+        name = name_key(first, last)
+        if name is not None:
+            identity.append(f"nm:{name}|{mun}")
+            match.append(MATCH_NAME_MUNICIPALITY)
+        else:
+            identity.append(None)
+            match.append(None)
+    none = pd.Series(False, index=frame.index)
+    return ResolvedIdentity(pd.Series(identity, index=frame.index, dtype="object"),
+                            pd.Series(match, index=frame.index, dtype="object"), none,
+                            pd.Series(None, index=frame.index, dtype="object"))

@@ -1,0 +1,109 @@
+"""Ingest assets: the raw exports (observed, never written) and the anon and meta tables.
+
+One multi-asset reads every export of the study, because identity resolution must see all
+pupil files at once and identifying values must never cross an asset boundary (Dagster
+would store them). Its privacy gate and row reconciliation are blocking checks: when they
+fail, nothing downstream runs.
+"""
+
+
+import hashlib
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from pipelines.assets.common import ANON_INSTRUMENTS, meta_key
+from pipelines.config import file_sha256
+from pipelines.ingest.stage import PrivacyGateError, run_ingest
+from pipelines.ingest.study import IngestResult
+from pipelines.resources import StudyResource
+
+
+def _raw_asset(instrument: str) -> dg.AssetsDefinition:
+    @dg.observable_source_asset(key=["raw", instrument], group_name="ingest",
+                                description=f"The study's raw {instrument} exports under data/raw/<study>/ (read-only).")
+    def observe(study: StudyResource) -> dg.DataVersion:
+        config, _ = study.load()
+        digests = []
+        for item in config.inputs:
+            if item.instrument == instrument:
+                path = config.raw_path / item.path
+                digests.append(f"{item.path}:{file_sha256(path) if path.is_file() else 'missing'}")
+        return dg.DataVersion(hashlib.sha256("\n".join(digests).encode()).hexdigest()[:16])
+
+    return observe
+
+
+raw_assets = [_raw_asset(i) for i in ANON_INSTRUMENTS]
+
+_anon_specs = [
+    dg.AssetSpec(["anon", i], group_name="anon", deps=[["raw", i]], kinds={"duckdb"},
+                 description=f"anon.{i}: pseudonymised, harmonised {i} records, one row per person and wave.")
+    for i in ANON_INSTRUMENTS
+]
+_meta_specs = [
+    dg.AssetSpec(meta_key("quality"), group_name="ingest", kinds={"duckdb"},
+                 description="meta.quality: every data-quality finding (file, row, column, rule), no values."),
+    dg.AssetSpec(meta_key("row_counts"), group_name="ingest", kinds={"duckdb"},
+                 description="meta.row_counts: rows read, accepted and rejected per input file."),
+    dg.AssetSpec(meta_key("provenance"), group_name="ingest", kinds={"duckdb"},
+                 description="meta.provenance: input hashes, code and lockfile versions, config hashes, seeds."),
+]
+_checks = [
+    dg.AssetCheckSpec("no_direct_identifiers", asset=["anon", i], blocking=True,
+                      description="No column is a direct identifier; no text holds a code, e-mail, phone or name.")
+    for i in ANON_INSTRUMENTS
+] + [
+    dg.AssetCheckSpec("rows_reconcile", asset=meta_key("row_counts"), blocking=True,
+                      description="Every input row is accepted or rejected with a reason: read = accepted + rejected."),
+]
+
+
+@dg.multi_asset(specs=_anon_specs + _meta_specs, check_specs=_checks, pool="duckdb", name="ingest_study",
+                description="Read, harmonise, validate and pseudonymise every export of the study into DuckDB.")
+def ingest_study_asset(context: AssetExecutionContext, study: StudyResource):
+    config, codebooks = study.load()
+
+    def progress(message: str, fraction: float) -> None:
+        context.log.info(f"ingest {fraction:4.0%}: {message}")
+
+    try:
+        summary = run_ingest(config, codebooks, progress)
+    except PrivacyGateError as exc:
+        for i in ANON_INSTRUMENTS:
+            yield dg.AssetCheckResult(asset_key=dg.AssetKey(["anon", i]), check_name="no_direct_identifiers",
+                                      passed=False, metadata={"problems": str(exc)})
+        raise
+    result = summary.result
+    for i in ANON_INSTRUMENTS:
+        table = result.tables[i]
+        yield dg.MaterializeResult(asset_key=["anon", i], metadata={
+            "dagster/row_count": len(table), "columns": len(table.columns),
+            "fingerprint": summary.provenance_fingerprint[:12],
+        })
+        yield dg.AssetCheckResult(asset_key=dg.AssetKey(["anon", i]), check_name="no_direct_identifiers",
+                                  passed=True, metadata={"problems": 0})
+    by_rule = result.quality.groupby("rule")["n"].sum().sort_index()
+    yield dg.MaterializeResult(asset_key=meta_key("quality"), metadata={
+        "dagster/row_count": len(result.quality), **{f"rule {k}": int(v) for k, v in by_rule.items()}})
+    counts = result.row_counts
+    yield dg.MaterializeResult(asset_key=meta_key("row_counts"), metadata={
+        "dagster/row_count": len(counts), "rows_read": int(counts["rows_read"].sum()),
+        "rows_accepted": int(counts["rows_accepted"].sum()), "rows_rejected": int(counts["rows_rejected"].sum())})
+    mismatched = unreconciled_files(result)
+    yield dg.AssetCheckResult(asset_key=meta_key("row_counts"), check_name="rows_reconcile", passed=not mismatched,
+                              metadata={"files_not_reconciled": ", ".join(mismatched) or "none"})
+    yield dg.MaterializeResult(asset_key=meta_key("provenance"),
+                               metadata={"fingerprint": summary.provenance_fingerprint})
+
+
+
+def unreconciled_files(result: IngestResult) -> list[str]:
+    """Files whose rows in the anon tables differ from read - rejected (should be none)."""
+    bad = []
+    for row in result.row_counts.itertuples():
+        table = result.tables[row.instrument]
+        written = int((table["source"] == row.file).sum())
+        if row.rows_read != row.rows_accepted + row.rows_rejected or written != row.rows_accepted:
+            bad.append(row.file)
+    return bad

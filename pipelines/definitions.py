@@ -1,0 +1,26 @@
+"""The Dagster code location: every asset, check, job and sensor of the pipeline.
+
+Loaded by `dagster dev` (make dev), by `mapstudy run` and by the tests. The study is the
+file named by MAPSTUDY_STUDY (the demo study by default).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipelines.assets.ingest import ingest_study_asset, raw_assets
+from pipelines.assets.reports import overview_report
+from pipelines.resources import StudyResource, default_study_file
+from pipelines.sensors import build_raw_files_sensor
+
+study_job = dg.define_asset_job(
+    "study", selection=dg.AssetSelection.all(),
+    description="Everything for one study: ingest, analyses, reports.",
+)
+
+defs = dg.Definitions(
+    assets=[*raw_assets, ingest_study_asset, overview_report],
+    resources={"study": StudyResource(study_file=default_study_file())},
+    jobs=[study_job],
+    sensors=[build_raw_files_sensor(study_job)],
+)

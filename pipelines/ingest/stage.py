@@ -1,0 +1,62 @@
+"""The ingest stage as one call: study in, anon and meta tables written, summary out.
+
+The Dagster asset and the tests call this; it owns the order of the work (keys, ingest,
+privacy gate, one DuckDB transaction) so that nothing is written when the gate fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipelines import catalog, warehouse
+from pipelines.config import Codebook, Study
+from pipelines.ingest.study import IngestResult, Progress, ingest_study
+from pipelines.privacy import erasure, gates
+from pipelines.privacy.pseudonyms import PseudonymKeys, load_secret
+from pipelines.provenance import provenance_table
+
+
+class PrivacyGateError(RuntimeError):
+    """The anon tables would hold identifiers; nothing was written."""
+
+
+@dataclass
+class IngestSummary:
+    result: IngestResult
+    provenance_fingerprint: str
+    gate_problems: list[str]
+
+
+def study_keys(study: Study) -> PseudonymKeys:
+    key_file = study.resolve(study.secret.file) if study.secret.file else None
+    return PseudonymKeys.from_secret(load_secret(study.secret.env, key_file))
+
+
+def derived_columns(codebook: Codebook) -> dict[str, tuple[str, str]]:
+    return {name: ("INTEGER" if d.type == "integer" else "DOUBLE", d.expr) for name, d in codebook.derived.items()}
+
+
+def run_ingest(study: Study, codebooks: dict[str, Codebook], progress: Progress | None = None) -> IngestSummary:
+    keys = study_keys(study)
+    result = ingest_study(study, codebooks, keys, erasure.erased_pseudonyms(study), progress)
+    problems = []
+    for instrument, frame in result.tables.items():
+        problems += gates.role_violations(f"anon.{instrument}", frame, codebooks[instrument])
+        problems += gates.content_violations(f"anon.{instrument}", frame, codebooks[instrument], result.names_scanner)
+    if problems:
+        raise PrivacyGateError("privacy gate failed, nothing written:\n  " + "\n  ".join(problems))
+    provenance = provenance_table(study, codebooks, result.inputs)
+    tables = {f"anon.{name}": frame for name, frame in result.tables.items()}
+    tables |= {
+        "meta.quality": result.quality,
+        "meta.row_counts": result.row_counts,
+        "meta.provenance": provenance,
+        "meta.variables": catalog.variables_table(codebooks),
+        "meta.value_labels": catalog.value_labels_table(codebooks),
+        "meta.study": catalog.study_table(study),
+        "meta.municipalities": catalog.municipalities_table(study),
+    }
+    derived = {f"anon.{name}": derived_columns(cb) for name, cb in codebooks.items()}
+    warehouse.write_tables(study.db_path, tables, derived)
+    fingerprint = provenance.loc[provenance["kind"] == "fingerprint", "value"].iloc[0]
+    return IngestSummary(result, fingerprint, problems)
