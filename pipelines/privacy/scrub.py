@@ -1,0 +1,271 @@
+"""Free-text scrubbing: remove direct identifiers from notes before they leave ingest.
+
+Teachers' notes name pupils, parents and places. Everything below replaces an identifier
+with a placeholder and counts what it replaced per kind (numbers only, never the values):
+
+=====================  ===============  ==========================================
+kind                   placeholder      what is matched
+=====================  ===============  ==========================================
+personal_code          [ISIKUKOOD]      11 digits, checksum-valid (python-stdnum
+                                        ``stdnum.ee.ik``), bare or as ``EE…`` /
+                                        ``PNOEE-…`` (ETSI semantic identifier)
+personal_code_unverified [ISIKUKOOD]    11 digits with an invalid checksum or date.
+                                        Scrubbed too by default: a mistyped code
+                                        is still a code (set ``scrub_invalid_codes``
+                                        to False to keep them, e.g. for ids of
+                                        other registers)
+email                  [E-POST]         ``local@domain.tld``
+phone                  [TELEFON]        ``+372``/``00372`` + 7-8 digits, and local
+                                        7-8 digit numbers starting 3-8 (Estonian
+                                        numbering plan), with spaces or dashes
+address                [AADRESS]        "Tamme tn 5-12" (street-type word: tn,
+                                        tänav, mnt, pst, tee, põik, plats ...),
+                                        "Pikk 3" (capitalised word + house number
+                                        when it has a flat/letter part, is not at
+                                        a sentence start, or is followed by a
+                                        place or postcode), "Kase talu",
+                                        "Mäe küla" (talu, küla, alevik and their
+                                        case forms), 5-digit postcodes
+name                   [NIMI]           every harvested name, see below
+=====================  ===============  ==========================================
+
+Names are matched case-insensitively, as whole words, with Estonian inflection: a name's
+stems are the nominative itself plus genitive-stem candidates built by these rules
+(documented, deliberately generous):
+
+* consonant-final names add a stem vowel a/e/i/u (Tamm → Tamme, Jaan → Jaani,
+  Hans → Hansu, Saar → Saare);
+* double stops shorten (Sepp → Sepa, Kukk → Kuke, Mikk → Miku);
+* ``-sk`` loses the ``k`` (Kask → Kase, Kuusk → Kuuse);
+* ``-t``/``-k``/``-p`` after a consonant soften to d/g/b (Mart → Mardi);
+  ``-nd``/``-ld``/``-rd`` assimilate (Mänd → Männi);
+* ``-el``/``-er`` drop their vowel (Peeter → Peetri, Mihkel → Mihkli);
+* ``-ne`` becomes ``-se``/``-s`` (Rebane → Rebase, Rebast);
+* ``-gi``/``-ki`` after a vowel becomes ``-e`` (Mägi → Mäe).
+
+A stem may be followed by one case or plural ending (``-le -lt -l -t -d -ga -ks -ni -na
+-ta -s -st -sse -i -e -de -te -id -sid`` and plural-case combinations) and the clitic
+``-gi``/``-ki``; hyphenated compounds (Mari-Liisa, Tamm-Kask) are replaced whole, also
+when only their first part is a harvested name.
+
+Privacy wins over readability: a name that is also a common word is scrubbed wherever
+the word occurs (Kask "birch", Tamm "oak", Saar "island", Mets "forest", Mari "berry"),
+the generated stems can hit unrelated words (Kask → "kase"), local phone and postcode
+patterns also replace other 7-8 or 5 digit numbers, and "Word 3" address patterns can
+take a place name with a count ("Tallinnas 3 korda"). Analyses must not depend on the
+numbers inside free text.
+
+The whole scan is one compiled regular expression per study; the names form a trie so
+that thousands of names cost one pass over the text (no per-name loop).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import pandas as pd
+from stdnum.ee import ik
+
+#: Placeholder written in place of each kind of identifier.
+PLACEHOLDERS: Mapping[str, str] = {
+    "personal_code": "[ISIKUKOOD]",
+    "personal_code_unverified": "[ISIKUKOOD]",
+    "email": "[E-POST]",
+    "phone": "[TELEFON]",
+    "address": "[AADRESS]",
+    "name": "[NIMI]",
+}
+
+#: Case and plural endings allowed after a name stem (longest tried first).
+NAME_ENDINGS: tuple[str, ...] = (
+    "desse", "dele", "delt", "dega", "deks", "dena", "deta", "deni", "dest", "des", "del",
+    "sse", "sid", "ide", "le", "lt", "ga", "ks", "ni", "na", "ta", "st", "de", "te", "id",
+    "se", "l", "t", "d", "s", "i", "e",
+)
+NAME_CLITICS: tuple[str, ...] = ("gi", "ki")
+
+_UPPER = "A-ZÕÄÖÜŠŽ"
+_LOWER = "a-zõäöüšž"
+_VOWELS = "aeiuoõäöü"
+_STEM_VOWELS = "aeiu"
+_STREET_TYPES = (
+    r"(?:tn|tänav(?:a|al|alt|ale)?|pst|puiestee(?:l|lt)?|mnt|maantee(?:l|lt)?|tee(?:l|lt)?"
+    r"|põik|plats(?:il)?|allee(?:l)?|väljak(?:ul)?)"
+)
+_HOUSE_NUMBER = r"\d{1,3}[a-zA-Z]?(?:\s?[-/]\s?\d{1,3}[a-zA-Z]?)?"
+_SETTLEMENT = r"(?:talu|tallu|küla|külla|alevik|aleviku)(?:s|st|sse|le|lt|l|ni|ga|d|de)?"
+
+_CODE = r"(?P<code>(?:(?<![\w-])(?i:pnoee-|ee))?(?<!\d)(?P<code_digits>\d{11})(?!\d))"
+_EMAIL = r"(?P<email>(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+)"
+_PHONE = (
+    r"(?P<phone>(?:(?<![\w+])\+|(?<!\w)00)372[ -]?\d(?:[ -]?\d){6,7}(?!\d)"
+    r"|(?<![\w+])[3-8](?:[ -]?\d){6,7}(?!\d))"
+)
+_ADDRESS = (
+    r"(?P<address>"
+    rf"(?<!\w)[{_UPPER}][\w-]*(?:\s[{_UPPER}][\w-]*)?\s{_STREET_TYPES}\.?(?:\s?{_HOUSE_NUMBER})?(?!\w)"
+    rf"|(?<!\w)[{_UPPER}][{_LOWER}]+\s\d{{1,3}}(?:[a-zA-Z]|\s?[-/]\s?\d{{1,3}})[a-zA-Z]?(?!\w)"
+    rf"|(?<=[{_LOWER},] )[{_UPPER}][{_LOWER}]+\s\d{{1,3}}(?!\w)"
+    rf"|(?<!\w)[{_UPPER}][{_LOWER}]+\s\d{{1,3}}(?=,\s*[{_UPPER}]|,?\s*\d{{5}}(?!\d))"
+    rf"|(?<!\w)[{_UPPER}][\w-]*\s{_SETTLEMENT}(?!\w)"
+    r"|(?<![\w-])\d{5}(?!\d))"
+)
+
+
+def name_stems(name: str) -> frozenset[str]:
+    """Lower-case stems of one name token under the module's inflection rules."""
+    base = name.lower()
+    stems = {base}
+    if not base or base[-1] in _VOWELS:
+        if base.endswith("ne") and len(base) > 3:
+            stems.update({base[:-2] + "se", base[:-2] + "s"})
+        if len(base) > 3 and base[-2:] in ("gi", "ki") and base[-3] in _VOWELS:
+            stems.add(base[:-2] + "e")
+        return frozenset(stems)
+    consonant_stems = {base}
+    if len(base) > 2 and base[-1] == base[-2] and base[-1] in "kpt":
+        consonant_stems.add(base[:-1])
+    if base.endswith("sk"):
+        consonant_stems.add(base[:-1])
+    if len(base) > 2 and base[-2] not in _VOWELS and base[-1] in "tkp":
+        consonant_stems.add(base[:-1] + {"t": "d", "k": "g", "p": "b"}[base[-1]])
+    if len(base) > 2 and base[-2:] in ("nd", "ld", "rd"):
+        consonant_stems.add(base[:-1] + base[-2])
+    if len(base) > 3 and base[-2:] in ("el", "er") and base[-3] not in _VOWELS:
+        consonant_stems.add(base[:-2] + base[-1])
+    stems.update(stem + vowel for stem in consonant_stems for vowel in _STEM_VOWELS)
+    return frozenset(stems)
+
+
+def _trie_regex(words: Iterable[str]) -> str:
+    """A regex alternation of ``words`` factored as a prefix trie (fast for thousands)."""
+    trie: dict = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def render(node: dict) -> str:
+        ends_here = "" in node
+        branches = [re.escape(char) + render(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if ends_here:
+            return "(?:" + body + ")?"
+        return body
+
+    return render(trie)
+
+
+def harvest_names(frame: pd.DataFrame, columns: Iterable[str]) -> frozenset[str]:
+    """Name tokens from a study's name columns (first, last, parents' names ...).
+
+    Values are split on white space and hyphens so that double names and compounds are
+    matched part by part; tokens shorter than two letters (initials) or holding digits
+    are dropped.
+    """
+    tokens: set[str] = set()
+    for column in columns:
+        for value in frame[column].dropna().astype(str).unique():
+            for token in re.split(r"[\s\-‐–]+", value.strip()):
+                token = token.strip(".,;:()'\"")
+                if len(token) >= 2 and not any(char.isdigit() for char in token):
+                    tokens.add(token)
+    return frozenset(tokens)
+
+
+@dataclass(frozen=True)
+class ScrubResult:
+    """Scrubbed text and how many identifiers of each kind were replaced."""
+
+    text: str
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+
+class Scrubber:
+    """One compiled scanner for a study's names; reuse it over all notes of the study."""
+
+    def __init__(self, names: Iterable[str] = (), *, scrub_invalid_codes: bool = True) -> None:
+        self.scrub_invalid_codes = scrub_invalid_codes
+        stems = {stem for name in names for stem in name_stems(name.strip()) if len(stem) >= 2}
+        parts = [_CODE, _EMAIL, _PHONE, _ADDRESS]
+        if stems:
+            endings = "|".join(NAME_ENDINGS)
+            clitics = "|".join(NAME_CLITICS)
+            one_name = rf"(?:{_trie_regex(sorted(stems))})(?:{endings})?(?:{clitics})?"
+            parts.append(rf"(?P<name>(?<!\w)(?i:{one_name})(?:-[^\W\d_]+)*(?!\w))")
+        self._pattern = re.compile("|".join(parts))
+
+    def _kind(self, match: re.Match) -> str | None:
+        kind = match.lastgroup
+        if kind == "code":
+            if ik.is_valid(match.group("code_digits")):
+                return "personal_code"
+            return "personal_code_unverified" if self.scrub_invalid_codes else None
+        return kind
+
+    def scrub(self, text: str) -> ScrubResult:
+        """Replace every identifier in ``text`` by its placeholder; count per kind."""
+        counts: Counter[str] = Counter()
+
+        def replace(match: re.Match) -> str:
+            kind = self._kind(match)
+            if kind is None:
+                return match.group(0)
+            counts[kind] += 1
+            return PLACEHOLDERS[kind]
+
+        return ScrubResult(self._pattern.sub(replace, text), dict(counts))
+
+    def find(self, text: str) -> dict[str, int]:
+        """Kinds of identifiers present in ``text`` and how many (never the values)."""
+        counts: Counter[str] = Counter()
+        for match in self._pattern.finditer(text):
+            kind = self._kind(match)
+            if kind is not None:
+                counts[kind] += 1
+        return dict(counts)
+
+    def scrub_series(self, notes: pd.Series) -> tuple[pd.Series, dict[str, int]]:
+        """Scrub a column of notes (missing stays missing); return it and total counts."""
+        totals: Counter[str] = Counter()
+        scrubbed: list[object] = []
+        for value in notes:
+            if pd.isna(value):
+                scrubbed.append(value)
+                continue
+            result = self.scrub(str(value))
+            totals.update(result.counts)
+            scrubbed.append(result.text)
+        return pd.Series(scrubbed, index=notes.index, name=notes.name, dtype=notes.dtype), dict(totals)
+
+
+@lru_cache(maxsize=8)
+def _cached_scrubber(names: frozenset[str], scrub_invalid_codes: bool) -> Scrubber:
+    return Scrubber(names, scrub_invalid_codes=scrub_invalid_codes)
+
+
+def _scrubber(names: Iterable[str] | Scrubber, scrub_invalid_codes: bool) -> Scrubber:
+    if isinstance(names, Scrubber):
+        return names
+    return _cached_scrubber(frozenset(names), scrub_invalid_codes)
+
+
+def scrub_text(
+    text: str, names: Iterable[str] | Scrubber = (), *, scrub_invalid_codes: bool = True
+) -> ScrubResult:
+    """Scrub one text; pass a :class:`Scrubber` instead of names when scrubbing many."""
+    return _scrubber(names, scrub_invalid_codes).scrub(text)
+
+
+def find_identifiers(
+    text: str, names: Iterable[str] | Scrubber = (), *, scrub_invalid_codes: bool = True
+) -> dict[str, int]:
+    """For the leak gate: which kinds of identifiers occur in ``text``, with counts only."""
+    return _scrubber(names, scrub_invalid_codes).find(text)
