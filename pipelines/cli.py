@@ -94,8 +94,8 @@ def run(study_file: Path = StudyOption) -> None:
         _fail(str(exc))
     if not ok:
         _fail("the run failed: see the step that failed above (or in the Dagster UI, `make dev`)")
-    console.print(f"[green]done[/] in {time.perf_counter() - started:.1f} s: {study.db_path.relative_to(PROJECT_ROOT)}, "
-                  f"reports/_output/{study.study}/")
+    console.print(f"[green]done[/] in {time.perf_counter() - started:.1f} s: {study.db_path}, "
+                  f"{study.report_dir('et').parent}")
 
 
 @app.command()
@@ -110,7 +110,6 @@ def report(study_file: Path = StudyOption,
            lang: list[str] = typer.Option(["et", "en"], help="Languages, Estonian first."),
            name: str = typer.Option("overview", help="Which report (a .qmd under reports/).")) -> None:
     """Render a report from the processed database (without running the pipeline)."""
-    from pipelines.assets.reports import output_dir
     from pipelines.render.engine import render_report
 
     study, _ = _load(study_file)
@@ -120,9 +119,9 @@ def report(study_file: Path = StudyOption,
     if not qmd.is_file():
         _fail(f"no report called {name!r}", "see reports/*.qmd for the report names")
     for language in lang:
-        for path in render_report(qmd, output_dir(study.study, language),
+        for path in render_report(qmd, study.report_dir(language),
                                   {"study": study.study, "db": str(study.db_path), "lang": language}):
-            console.print(f"wrote {path.relative_to(PROJECT_ROOT)}")
+            console.print(f"wrote {path}")
 
 
 @app.command()
@@ -139,7 +138,7 @@ def erase(study_file: Path = StudyOption,
         added, invalid = add_to_register(study, study_keys(study), lines)
     except MissingKeyError as exc:
         _fail(str(exc))
-    console.print(f"[green]{added} pseudonym(s) added[/] to {register_path(study).relative_to(PROJECT_ROOT)}"
+    console.print(f"[green]{added} pseudonym(s) added[/] to {register_path(study)}"
                   + (f"; {invalid} line(s) were not valid personal codes and were skipped" if invalid else ""))
     console.print("run the study again (mapstudy run) to remove them from every output")
 

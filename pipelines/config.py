@@ -166,6 +166,9 @@ class Study(_Strict):
     demo: bool = False
     reference_date: dt.date
     raw_dir: str
+    processed_dir: str = "data/processed"
+    reports_dir: str = "reports/_output"
+    erasure_dir: str = "data/erasure"  # the erasure register: keep it with the study's data
     secret: Secret
     privacy: Privacy = Privacy()
     seed: int = 20231  # every random method (imputation, bootstraps, starts) derives from it
@@ -185,7 +188,11 @@ class Study(_Strict):
 
     @property
     def db_path(self) -> Path:
-        return PROJECT_ROOT / "data" / "processed" / f"{self.study}.duckdb"
+        return self.resolve(self.processed_dir) / f"{self.study}.duckdb"
+
+    def report_dir(self, lang: str) -> Path:
+        """Where a language's rendered reports go: <reports_dir>/<study>/<lang>/."""
+        return self.resolve(self.reports_dir) / self.study / lang
 
     def municipality_county(self) -> dict[str, str]:
         return {m.name: cid for cid, c in self.counties.items() for m in c.municipalities}

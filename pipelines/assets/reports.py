@@ -1,8 +1,6 @@
 """Report assets: render each report in every language from the processed DuckDB only."""
 
 
-from pathlib import Path
-
 import dagster as dg
 from dagster import AssetExecutionContext
 
@@ -12,10 +10,6 @@ from pipelines.render.engine import render_report
 from pipelines.resources import StudyResource
 
 LANGUAGES = ("et", "en")  # Estonian first
-
-
-def output_dir(study_name: str, lang: str) -> Path:
-    return PROJECT_ROOT / "reports" / "_output" / study_name / lang
 
 
 @dg.asset(key=["reports", "overview"], group_name="reports",
@@ -29,7 +23,7 @@ def overview_report(context: AssetExecutionContext, study: StudyResource) -> dg.
     for lang in LANGUAGES:
         context.log.info(f"rendering the overview report ({lang})")
         params = {"study": config.study, "db": str(config.db_path), "lang": lang}
-        written += render_report(PROJECT_ROOT / "reports" / "overview.qmd", output_dir(config.study, lang), params)
+        written += render_report(PROJECT_ROOT / "reports" / "overview.qmd", config.report_dir(lang), params)
     return dg.MaterializeResult(metadata={
-        "files": [str(p.relative_to(PROJECT_ROOT)) for p in written],
+        "files": [p.name for p in written],
     })

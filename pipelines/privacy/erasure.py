@@ -1,7 +1,7 @@
 """The erasure register: people who asked to be removed stay removed in every later run.
 
 The register holds pseudonyms only (never a personal code), one per line, in
-`data/erasure/<study>.txt` beside the data it governs and outside git. `mapstudy erase`
+`<erasure_dir>/<study>.txt` (data/erasure/ by default) beside the data it governs and outside git. `mapstudy erase`
 adds to it from personal codes given on a file or standard input; the ingest step excludes
 every listed pseudonym from every instrument and wave, and counts the rows it excluded.
 """
@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from pipelines.config import PROJECT_ROOT, Study
+from pipelines.config import Study
 from pipelines.privacy.identity import clean_code, code_identity, valid_code
 from pipelines.privacy.pseudonyms import PseudonymKeys
 
 
 def register_path(study: Study) -> Path:
-    return PROJECT_ROOT / "data" / "erasure" / f"{study.study}.txt"
+    return study.resolve(study.erasure_dir) / f"{study.study}.txt"
 
 
 def erased_pseudonyms(study: Study) -> frozenset[str]:
