@@ -39,7 +39,8 @@ def run_study_job(study_file: Path) -> bool:
     with dg.DagsterInstance.get() as instance:
         job = defs.resolve_job_def("study")
         result = job.execute_in_process(instance=instance, raise_on_error=False,
-                                        resources={"study": _study_resource(study_file)})
+                                        resources={"study": _study_resource(study_file)},
+                                        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
     return result.success
 
 

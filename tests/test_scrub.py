@@ -120,3 +120,11 @@ def test_thousands_of_names_over_many_notes_is_fast():
     elapsed = time.perf_counter() - started
     assert all(r.counts.get("name") == 1 for r in results)
     assert elapsed < 15, f"scrubbing took {elapsed:.1f} s"
+
+
+def test_find_ignores_placeholders_of_an_earlier_scrub():
+    """A surname like Post must not make the placeholder [E-POST] look like a name."""
+    scrubber = Scrubber(["Post", "Nimi"])
+    scrubbed = scrubber.scrub("Kirjuta Post Nimi aadressile mari@kool.ee").text
+    assert scrubber.find(scrubbed) == {}
+    assert scrubber.find(scrubbed + " ja Post") == {"name": 1}

@@ -102,7 +102,9 @@ def _parse_number(text: str, integer: bool) -> float | int | None:
     return number
 
 
-_DATE_FORMATS = ("%d.%m.%Y", "%Y-%m-%d", "%d.%m.%y", "%d/%m/%Y", "%Y-%m-%d %H:%M:%S", "%d.%m.%Y %H:%M")
+# Day-first dotted (Estonian) and ISO dates only: a slashed date may be month-first (a US-locale
+# export), so it is refused with a finding rather than guessed.
+_DATE_FORMATS = ("%d.%m.%Y", "%Y-%m-%d", "%d.%m.%y", "%Y-%m-%d %H:%M:%S", "%d.%m.%Y %H:%M")
 
 
 def _parse_date(value: Any, preferred: str | None) -> dt.date | None:

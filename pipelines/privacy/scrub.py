@@ -224,9 +224,13 @@ class Scrubber:
         return ScrubResult(self._pattern.sub(replace, text), dict(counts))
 
     def find(self, text: str) -> dict[str, int]:
-        """Kinds of identifiers present in ``text`` and how many (never the values)."""
+        """Kinds of identifiers present in ``text`` and how many (never the values).
+
+        Placeholders left by an earlier scrub are blanked first: "[E-POST]" must not count
+        as the surname Post.
+        """
         counts: Counter[str] = Counter()
-        for match in self._pattern.finditer(text):
+        for match in self._pattern.finditer(_PLACEHOLDER_PATTERN.sub(" ", text)):
             kind = self._kind(match)
             if kind is not None:
                 counts[kind] += 1
@@ -244,6 +248,9 @@ class Scrubber:
             totals.update(result.counts)
             scrubbed.append(result.text)
         return pd.Series(scrubbed, index=notes.index, name=notes.name, dtype=notes.dtype), dict(totals)
+
+
+_PLACEHOLDER_PATTERN = re.compile("|".join(re.escape(p) for p in sorted(set(PLACEHOLDERS.values()))))
 
 
 @lru_cache(maxsize=8)

@@ -1,0 +1,76 @@
+"""Harmonisation of one export to its codebook: spellings, codes, numbers, dates, findings."""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from pipelines.config import PROJECT_ROOT, load_codebooks, load_study
+from pipelines.ingest.findings import Findings
+from pipelines.ingest.harmonise import harmonise
+
+
+@pytest.fixture(scope="module")
+def demo():
+    study = load_study(PROJECT_ROOT / "studies" / "demo.yaml")
+    return study, load_codebooks(study)
+
+
+def _run(demo, raw, source="laaneviru_ls"):
+    study, books = demo
+    findings = Findings("pupils", "baseline", "test.csv")
+    out = harmonise(raw, study, books["pupils"], source, findings)
+    return out, findings.frame()
+
+
+def test_spellings_codes_and_missing_codes(demo):
+    raw = pd.DataFrame({
+        "G1Q11": ["Väike-Maarja vald", "  vaike-maarja   VALD ", "Tapa", "Atlantis", ""],
+        "G1Q14": ["A1", "tüdruk", "девочка", "x", "-9"],
+        "G2Q02": ["12", "3,0", "-5", "kaks", "ei tea"],
+        "G1Q04": ["05.03.2010", "2010-03-05", "31.02.2010", "", "1.1.2011"],
+        "G4Q01": ["A5", "täiesti nõus", "3", "A9", "99"],
+    })
+    out, quality = _run(demo, raw)
+    f = out.frame
+    assert list(f["municipality"]) == ["Väike-Maarja vald", "Väike-Maarja vald", "Tapa vald", None, None]
+    assert list(f["sex"]) == ["male", "female", "female", None, None]
+    assert list(f["unexcused_absences"]) == [12, 3, None, None, None]
+    assert f["birth_date"].iloc[0] == f["birth_date"].iloc[1] == dt.date(2010, 3, 5)
+    assert f["birth_date"].iloc[2] is None and f["birth_date"].iloc[4] == dt.date(2011, 1, 1)
+    assert list(f["motivation_1"]) == [5, 5, 3, None, None]
+    # rows 4 (unknown municipality) and 5 (no municipality) are rejected, with reasons
+    assert out.rejected.to_dict() == {4: "unknown_municipality", 5: "missing_required"}
+    rules = quality.groupby("rule")["n"].sum().to_dict()
+    assert rules["out_of_range"] == 1 and rules["bad_number"] == 1 and rules["bad_date"] == 1
+    assert rules["unmapped_value"] == 2  # sex 'x', Likert 'A9'
+    assert rules["missing_code"] >= 3
+    assert rules["municipality_spelling"] == 2 and rules["value_spelling"] >= 3
+    per_cell = quality[quality["rule"] == "out_of_range"].iloc[0]
+    assert (per_cell["row"], per_cell["column"], per_cell["variable"]) == (3, "G2Q02", "unexcused_absences")
+
+
+def test_findings_never_hold_values(demo):
+    raw = pd.DataFrame({"G1Q11": ["Tapa vald"], "G1Q14": ["Secretvalue"], "G2Q02": ["Othersecret"]})
+    _, quality = _run(demo, raw)
+    text = quality.astype(str).to_string()
+    assert "Secretvalue" not in text and "Othersecret" not in text
+
+
+def test_renamed_column_in_a_later_wave_is_found(demo):
+    out, quality = _run(demo, pd.DataFrame({"G1Q11": ["Tapa vald"], "G2Q02b": ["7"]}))
+    assert out.frame["unexcused_absences"].iloc[0] == 7
+    assert "unexcused_absences" not in set(quality.loc[quality["rule"] == "missing_column", "variable"])
+
+
+def test_missing_required_column_rejects_every_row(demo):
+    out, quality = _run(demo, pd.DataFrame({"G1Q14": ["A1", "A2"]}))
+    assert len(out.rejected) == 2
+    assert (quality.loc[quality["variable"] == "municipality", "severity"] == "error").all()
+
+
+def test_numeric_codes_from_spss(demo):
+    raw = pd.DataFrame({"KOV": ["Rõuge vald"], "sugu": [2.0], "tugi": [3.0], "kordaja": [1.0], "puudumised": [40.0]})
+    out, _ = _run(demo, raw, source="voru_sav")
+    row = out.frame.iloc[0]
+    assert (row["sex"], row["sen_support"], row["repeated_grade"], row["unexcused_absences"]) == ("female", 3, 1, 40)
