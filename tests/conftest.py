@@ -36,8 +36,6 @@ def generate(root: Path, pupils: int = SMALL_PUPILS, seed: int = SEED) -> tuple[
     from pipelines.synth.generate import generate_study
 
     study_file = make_study_file(root)
-    if not (root / "codebooks").exists():
-        (root / "codebooks").symlink_to(PROJECT_ROOT / "codebooks")
     truth = generate_study(study_file, root, pupils=pupils, seed=seed)
     return study_file, truth
 

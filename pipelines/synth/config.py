@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from pipelines.config import PROJECT_ROOT
+
 from pipelines.synth.names import fold_ascii
 
 _LS_CODE = re.compile(r"^A\d+$")
@@ -73,7 +75,7 @@ class StudyFiles:
 def load_study_files(study_path: Path, project_root: Path) -> StudyFiles:
     """Read a study YAML and the codebooks of the instruments it lists."""
     study = yaml.safe_load(Path(study_path).read_text(encoding="utf-8"))
-    codebook_dir = project_root / "codebooks"
+    codebook_dir = PROJECT_ROOT / "codebooks"  # the codebooks the ingest reads; outputs go under project_root
     instruments = sorted({entry["instrument"] for entry in study["inputs"]})
     codebooks = {
         name: yaml.safe_load((codebook_dir / f"{name}.yaml").read_text(encoding="utf-8")) for name in instruments

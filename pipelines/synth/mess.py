@@ -163,6 +163,7 @@ def unmappable(rng, frame, ctx, rate=0.003) -> None:
 def wrong_date_format(rng, frame, ctx, column="assessed_on") -> None:
     if ctx.style == "numeric" or column not in frame.columns:
         return
+    frame[column] = frame[column].astype(object)  # a datetime column would parse the text back
     for i in _free_rows(rng, ctx, frame, 1):
         value = pd.Timestamp(frame.iat[i, frame.columns.get_loc(column)])
         frame.iat[i, frame.columns.get_loc(column)] = value.strftime("%d/%m/%Y")
