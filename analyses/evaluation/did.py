@@ -1,0 +1,206 @@
+"""Pilot versus comparison: difference in differences on linked pupils.
+
+The DiD of an outcome is the coefficient of the pilot indicator in the change-score
+regression (post - pre) ~ 1 + pilot, which equals the group x wave interaction of the
+long model with pupil fixed effects when every pupil has both waves. Pupils in the same
+municipality share schools and case managers, so errors are clustered by municipality:
+
+* pooled ('all') rows: cluster-robust CR2 with Satterthwaite df (primary; clubSandwich)
+  and CR1/HC1 with G - 1 df (sandwich::vcovCL), see ``cluster_robust``;
+* per-municipality rows: one cluster, so Welch's t test of the change scores, the
+  small-sample method for two independent groups;
+* ``random_intercept_did``: a random-intercept model change ~ pilot + (1 | municipality)
+  fitted by REML (statsmodels MixedLM; lme4::lmer is the reference) as a check.
+
+The effect size is the DiD over the pooled pre-test SD of the two groups (Morris 2008,
+d_ppc2 without its bias correction); its interval is the DiD interval over that SD,
+treating the SD as fixed.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+from analyses.evaluation import hypothesis_tests
+from analyses.evaluation.cluster_robust import cluster_robust_ols
+from analyses.evaluation.linking import ALL, link_waves
+from analyses.evaluation.results import add_warning, apply_small_numbers, evaluation_frame
+
+EFFECT_SIZE_NAME = "did / pooled pre-test SD (Morris d_ppc2, uncorrected)"
+TOO_FEW_CLUSTERS = "too_few_clusters"
+
+
+def change_scores(assessments: pd.DataFrame, outcome: str, treated: str = "pilot") -> pd.DataFrame:
+    """Linked pupils with both waves of ``outcome``: municipality, pilot (0/1), pre, change."""
+    linked = link_waves(assessments, [outcome])
+    pre = pd.to_numeric(linked[f"{outcome}_pre"], errors="coerce").astype("float64")
+    post = pd.to_numeric(linked[f"{outcome}_post"], errors="coerce").astype("float64")
+    keep = pre.notna() & post.notna()
+    return pd.DataFrame({
+        "municipality": linked.loc[keep, "municipality"].to_numpy(),
+        "pilot": (linked.loc[keep, "group"] == treated).astype(float).to_numpy(),
+        "pre": pre[keep].to_numpy(),
+        "change": (post - pre)[keep].to_numpy(),
+    })
+
+
+def pooled_pre_sd(scores: pd.DataFrame) -> float:
+    """Pooled within-group SD of the pre-test scores (df-weighted, as in Morris 2008)."""
+    parts = [g["pre"].to_numpy() for _, g in scores.groupby("pilot")]
+    dfs = [p.size - 1 for p in parts]
+    if len(parts) < 2 or min(dfs) < 1:
+        return math.nan
+    return math.sqrt(sum(p.var(ddof=1) * df for p, df in zip(parts, dfs)) / sum(dfs))
+
+
+def _standardise(row: dict, sd: float) -> dict:
+    if not sd or math.isnan(sd) or row.get("estimate") is None:
+        return row
+    scale = {"effect_size": row["estimate"] / sd, "effect_size_name": EFFECT_SIZE_NAME}
+    if row.get("conf_low") is not None:
+        scale |= {"es_conf_low": row["conf_low"] / sd, "es_conf_high": row["conf_high"] / sd}
+    return {**row, **scale}
+
+
+def _pooled_rows(scores: pd.DataFrame, conf_level: float) -> list[dict]:
+    n_clusters = scores["municipality"].nunique()
+    if n_clusters < 2:
+        return [{"n": len(scores), "method": "difference in differences: change-score OLS",
+                 "warning": TOO_FEW_CLUSTERS}]
+    design = np.column_stack([np.ones(len(scores)), scores["pilot"].to_numpy()])
+    fit = cluster_robust_ols(scores["change"].to_numpy(), design, scores["municipality"].to_numpy())
+    method = "difference in differences: OLS of change score on group"
+    rows = []
+    for correction, ci_method in (("CR2", "t with Satterthwaite df (Bell-McCaffrey / Pustejovsky-Tipton)"),
+                                  ("CR1", "t with G - 1 df")):
+        result = fit.test(1, correction, conf_level)
+        rows.append({**{k: v for k, v in result.items() if k != "df"}, "n": len(scores),
+                     "method": method, "ci_method": ci_method,
+                     "correction": f"cluster-robust {correction}{' (HC1)' if correction == 'CR1' else ''}"
+                                   f" by municipality, {n_clusters} clusters"})
+    return rows
+
+
+def _local_row(scores: pd.DataFrame, conf_level: float) -> dict:
+    pilot = scores.loc[scores["pilot"] == 1, "change"].to_numpy()
+    comparison = scores.loc[scores["pilot"] == 0, "change"].to_numpy()
+    result = hypothesis_tests.welch_t(pilot, comparison, conf_level)
+    return {**{k: v for k, v in result.items() if k != "df"},
+            "method": "difference in differences: Welch t-test of change scores, pilot - comparison",
+            "ci_method": "Welch-Satterthwaite t"}
+
+
+def difference_in_differences(
+    assessments: pd.DataFrame,
+    outcomes: Sequence[str],
+    treated: str = "pilot",
+    by_municipality: bool = True,
+    conf_level: float = 0.95,
+    min_n: int = 5,
+    small_n: int = 10,
+) -> pd.DataFrame:
+    """'did' rows (pilot - comparison change) per outcome, pooled and per municipality.
+
+    ``group`` is 'pilot - comparison'; ``n`` the linked pupils of both groups; the
+    small-numbers rule applies to the smaller group. Pooled rows come twice, once per
+    cluster-robust correction (CR2 first, the primary). Binary outcomes give the DiD of
+    proportions (linear probability change score).
+    """
+    rows = []
+    for outcome in outcomes:
+        scores = change_scores(assessments, outcome, treated)
+        places = [(ALL, scores)]
+        if by_municipality:
+            places += list(scores.groupby("municipality", sort=True))
+        for municipality, part in places:
+            built = _pooled_rows(part, conf_level) if municipality == ALL else [_local_row(part, conf_level)]
+            smaller = int(min((part["pilot"] == 1).sum(), (part["pilot"] == 0).sum()))
+            sd = pooled_pre_sd(part)
+            for row in built:
+                row = _standardise({"outcome": outcome, "group": f"{treated} - comparison",
+                                    "municipality": municipality, "contrast": "did", **row}, sd)
+                rows.append(apply_small_numbers(row, smaller, min_n, small_n))
+    return evaluation_frame(rows)
+
+
+@dataclass(frozen=True)
+class RandomInterceptFit:
+    """Fixed effects with model-based SEs and the two REML variance components."""
+
+    coefficients: np.ndarray
+    std_errors: np.ndarray
+    intercept_variance: float
+    residual_variance: float
+
+
+def fit_random_intercept(y: np.ndarray, design: np.ndarray, groups: np.ndarray) -> RandomInterceptFit:
+    """REML fit of y = X b + u_group + e (statsmodels MixedLM; lme4::lmer's model).
+
+    MixedLM's gradient optimisers can stall when the group variance is at or near its
+    boundary 0 (a common case with few municipalities), so BFGS with a tight gradient
+    tolerance and Powell's derivative-free method are both run and the fit with the
+    higher REML likelihood is kept (converged fits first). Standard errors are lmer's:
+    the conditional (sum_g X_g' V_g^-1 X_g)^-1 with V_g = sigma^2 I + tau^2 J at the REML
+    estimates (MixedLM's own come from the full Hessian and differ near the boundary).
+    This matches lmer to ~1e-4, also for singular fits.
+    """
+    model = sm.MixedLM(np.asarray(y, dtype=float), np.asarray(design, dtype=float), groups=np.asarray(groups))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fits = [model.fit(reml=True, method="bfgs", gtol=1e-10), model.fit(reml=True, method="powell")]
+    best = max(fits, key=lambda fit: (bool(fit.converged), fit.llf))
+    tau2, sigma2 = float(np.asarray(best.cov_re)[0, 0]), float(best.scale)
+    x = np.asarray(design, dtype=float)
+    labels = np.asarray(groups)
+    information = np.zeros((x.shape[1], x.shape[1]))
+    for label in np.unique(labels):
+        rows = x[labels == label]
+        v = sigma2 * np.eye(len(rows)) + tau2
+        information += rows.T @ np.linalg.solve(v, rows)
+    std_errors = np.sqrt(np.diag(np.linalg.inv(information)))
+    return RandomInterceptFit(np.asarray(best.fe_params), std_errors, tau2, sigma2)
+
+
+def random_intercept_did(
+    assessments: pd.DataFrame,
+    outcomes: Sequence[str],
+    treated: str = "pilot",
+    conf_level: float = 0.95,
+    min_n: int = 5,
+    small_n: int = 10,
+) -> pd.DataFrame:
+    """Pooled 'did' rows from change ~ pilot + (1 | municipality), REML, Wald z interval.
+
+    A check on the OLS rows: it borrows strength across municipalities instead of
+    correcting the SE afterwards. lmer gives no p-value; ours is the Wald z, which is
+    anti-conservative with few municipalities (hence a check, not the primary result).
+    """
+    z = stats.norm.ppf(1.0 - (1.0 - conf_level) / 2.0)
+    rows = []
+    for outcome in outcomes:
+        scores = change_scores(assessments, outcome, treated)
+        row = {"outcome": outcome, "group": f"{treated} - comparison", "municipality": ALL,
+               "contrast": "did", "n": len(scores),
+               "method": "difference in differences: linear mixed model change ~ group + (1 | municipality)",
+               "ci_method": "Wald z", "correction": "REML variance components"}
+        if scores["municipality"].nunique() < 2:
+            rows.append(add_warning(row, TOO_FEW_CLUSTERS))
+            continue
+        design = np.column_stack([np.ones(len(scores)), scores["pilot"].to_numpy()])
+        fit = fit_random_intercept(scores["change"].to_numpy(), design, scores["municipality"].to_numpy())
+        estimate, se = float(fit.coefficients[1]), float(fit.std_errors[1])
+        row |= {"estimate": estimate, "std_error": se, "statistic": estimate / se,
+                "p_value": float(2.0 * stats.norm.sf(abs(estimate / se))),
+                "conf_low": estimate - z * se, "conf_high": estimate + z * se}
+        smaller = int(min((scores["pilot"] == 1).sum(), (scores["pilot"] == 0).sum()))
+        rows.append(apply_small_numbers(_standardise(row, pooled_pre_sd(scores)), smaller, min_n, small_n))
+    return evaluation_frame(rows)
