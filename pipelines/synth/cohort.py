@@ -182,4 +182,18 @@ def followup(rng: np.random.Generator, base: pd.DataFrame, base_indicators: np.n
     stayers = _characteristics(rng, carried.reset_index(drop=True), flags, carried["school_effect"].to_numpy())
     newcomers, _ = baseline(rng, munis, schools, int(round(0.3 * n)), reference)
     newcomers["pupil_id"] = newcomers["pupil_id"] + n + 10**8  # ids distinct from baseline pupils
+    _redraw_taken_codes(rng, newcomers, set(base["personal_code"]))
     return pd.concat([stayers, newcomers], ignore_index=True)
+
+
+def _redraw_taken_codes(rng: np.random.Generator, newcomers: pd.DataFrame, taken: set[str]) -> None:
+    """New pupils drawn separately could get a baseline pupil's code: draw those again."""
+    male = (newcomers["sex"] == "male").to_numpy()
+    for _ in range(100):
+        codes = newcomers["personal_code"].to_numpy()
+        clash = np.flatnonzero(np.isin(codes, list(taken)) | pd.Series(codes).duplicated().to_numpy())
+        if clash.size == 0:
+            return
+        births = newcomers["birth_date"].to_numpy()[clash].astype("datetime64[D]")
+        newcomers.iloc[clash, newcomers.columns.get_loc("personal_code")] = people.personal_codes(rng, births, male[clash])
+    raise RuntimeError("could not draw unique personal codes for the follow-up wave")

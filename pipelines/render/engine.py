@@ -1,0 +1,124 @@
+"""Render a report ``.qmd`` to HTML and PDF: Quarto when installed, else the embedded engine.
+
+Researchers who have the Quarto CLI get Quarto's rendering; everybody else (a fresh
+clone has only Python) gets the embedded engine, which executes the same ``.qmd``
+once with nbclient and converts it with nbconvert (HTML) and pandoc + Typst (PDF).
+Both read the same parameters: ``study``, ``db`` (the processed DuckDB file),
+``lang`` (``et`` or ``en``) and optionally ``municipality``. The embedded engine's
+output is deterministic: the same database and code give the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from pipelines.render.html import notebook_to_html
+from pipelines.render.notebook import executed_notebook
+from pipelines.render.pdf import notebook_to_pdf
+from pipelines.render.texts import LANGUAGES, load_texts
+
+FORMATS: tuple[str, ...] = ("html", "pdf")
+REQUIRED_PARAMS: tuple[str, ...] = ("study", "db", "lang")
+#: Quarto's output format for each of ours: PDF goes through Typst, as in the embedded engine.
+QUARTO_FORMATS: dict[str, str] = {"html": "html", "pdf": "typst"}
+#: Seconds a Quarto render may take before it is stopped.
+QUARTO_TIMEOUT = 900
+
+
+class RenderError(RuntimeError):
+    """A report could not be rendered; the message says which and what to do."""
+
+
+def check_request(qmd: Path, params: Mapping[str, str], formats: Sequence[str]) -> None:
+    """Stop early, with a clear message, on a request that cannot render."""
+    if not qmd.is_file():
+        raise RenderError(f"report source {qmd} does not exist")
+    missing = [p for p in REQUIRED_PARAMS if not params.get(p)]
+    if missing:
+        raise RenderError(f"report {qmd.name} needs the parameters {missing}")
+    if params["lang"] not in LANGUAGES:
+        raise RenderError(f"report language must be one of {LANGUAGES}, not {params['lang']!r}")
+    if not Path(params["db"]).is_absolute():
+        raise RenderError("parameter 'db' must be an absolute path (reports run in their own folder)")
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise RenderError(f"unknown report formats {unknown}: choose from {FORMATS}")
+
+
+def report_title(qmd: Path, lang: str, front_matter: Mapping[str, object]) -> str:
+    """The document title: the text ``<report>.title`` in the language, else the front matter's."""
+    try:
+        return load_texts(lang)(f"{qmd.stem}.title")
+    except KeyError:
+        return str(front_matter.get("title", qmd.stem))
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write a file so that readers see the old or the new version, never a half."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+
+
+def render_embedded(qmd: Path, output_dir: Path, params: Mapping[str, str], formats: Sequence[str]) -> list[Path]:
+    """Execute the report once and write each requested format."""
+    notebook, front_matter = executed_notebook(qmd, params)
+    title = report_title(qmd, params["lang"], front_matter)
+    written = []
+    for fmt in formats:
+        path = output_dir / f"{qmd.stem}.{fmt}"
+        if fmt == "html":
+            write_atomically(path, notebook_to_html(notebook, title, params["lang"]).encode("utf-8"))
+        else:
+            write_atomically(path, notebook_to_pdf(notebook, title, params["lang"]))
+        written.append(path)
+    return written
+
+
+def render_quarto(
+    quarto: str, qmd: Path, output_dir: Path, params: Mapping[str, str], formats: Sequence[str]
+) -> list[Path]:
+    """Render with the Quarto CLI, one ``quarto render`` per format."""
+    written = []
+    for fmt in formats:
+        command = [quarto, "render", str(qmd), "--to", QUARTO_FORMATS[fmt], "--output-dir", str(output_dir)]
+        for name, value in params.items():
+            command += ["-P", f"{name}:{value}"]
+        result = subprocess.run(command, cwd=qmd.parent, capture_output=True, text=True,
+                                timeout=QUARTO_TIMEOUT, check=False)
+        if result.returncode != 0:
+            raise RenderError(f"quarto could not render {qmd.name} as {fmt}:\n{result.stderr[-4000:]}")
+        written.append(output_dir / f"{qmd.stem}.{fmt}")
+    return written
+
+
+def render_report(
+    qmd: Path,
+    output_dir: Path,
+    params: dict[str, str],
+    formats: Sequence[str] = FORMATS,
+    engine: str = "auto",
+) -> list[Path]:
+    """Render ``qmd`` with ``params`` into ``output_dir``; the written files, in ``formats`` order.
+
+    ``engine`` is ``"auto"`` (Quarto if ``quarto`` is on PATH, else embedded),
+    ``"quarto"`` or ``"embedded"``. Files are named ``<report>.html`` and
+    ``<report>.pdf``; the caller picks the folder (``reports/_output/<study>/<lang>``).
+    """
+    qmd = Path(qmd).resolve()
+    output_dir = Path(output_dir)
+    params = {name: str(value) for name, value in params.items() if value is not None}
+    check_request(qmd, params, formats)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    quarto = shutil.which("quarto")
+    if engine == "quarto" and quarto is None:
+        raise RenderError("the Quarto CLI is not on PATH: install it or use engine='embedded'")
+    if engine not in ("auto", "quarto", "embedded"):
+        raise RenderError(f"unknown render engine {engine!r}: choose auto, quarto or embedded")
+    if quarto is not None and engine != "embedded":
+        return render_quarto(quarto, qmd, output_dir, params, formats)
+    return render_embedded(qmd, output_dir, params, formats)

@@ -1,0 +1,112 @@
+"""Plain, reproducible charts for the reports.
+
+One style for every chart (DejaVu Sans, the font matplotlib ships, so Estonian letters
+render the same on every machine; no chart junk), PNG bytes without the matplotlib
+version or a date in their metadata so the same data give the same bytes, and bar
+charts that apply the same small-cell rule as the tables: a bar of 1..min_cell-1
+people is not drawn but marked ``<min_cell``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+#: The chart style: readable at print size, no top/right frame, fixed SVG id salt.
+STYLE: dict[str, object] = {
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "axes.grid.axis": "x",
+    "grid.color": "#dddddd",
+    "axes.axisbelow": True,
+    "figure.dpi": 100,
+    "savefig.dpi": 150,
+    "svg.hashsalt": "mapstudy",
+    "svg.fonttype": "path",
+}
+
+#: Colours safe for colour-blind readers (Okabe-Ito), in the order series use them.
+PALETTE: tuple[str, ...] = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
+
+
+def png_bytes(fig: matplotlib.figure.Figure) -> bytes:
+    """The figure as PNG with no software or date metadata (deterministic bytes)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class ReportFigure:
+    """A rendered chart with its alternative text, displayable as HTML or PNG."""
+
+    png: bytes
+    alt: str
+
+    def _repr_png_(self) -> bytes:
+        return self.png
+
+    def _repr_html_(self) -> str:
+        data = base64.b64encode(self.png).decode("ascii")
+        return f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(self.alt)}"></figure>'
+
+    def __repr__(self) -> str:
+        return self.alt
+
+
+def report_figure(fig: matplotlib.figure.Figure, alt: str) -> ReportFigure:
+    """Freeze a matplotlib figure into a :class:`ReportFigure` and close it."""
+    try:
+        return ReportFigure(png=png_bytes(fig), alt=alt)
+    finally:
+        plt.close(fig)
+
+
+def horizontal_bars(
+    frame: pd.DataFrame,
+    *,
+    category: str,
+    series: Sequence[str],
+    series_labels: Sequence[str],
+    xlabel: str,
+    min_cell: int,
+    alt: str,
+) -> ReportFigure:
+    """Grouped horizontal bars of counts, one group per ``category`` row.
+
+    Counts in 1..min_cell-1 are drawn as no bar with a ``<min_cell`` mark, the chart
+    form of the tables' suppression. Categories keep the frame's order, top to bottom.
+    """
+    with plt.rc_context(STYLE):
+        n_rows, n_series = len(frame), len(series)
+        fig, ax = plt.subplots(figsize=(7.0, 0.9 + 0.22 * n_rows * max(n_series, 1)))
+        height = 0.8 / max(n_series, 1)
+        positions = np.arange(n_rows)[::-1]
+        for i, (column, label) in enumerate(zip(series, series_labels, strict=True)):
+            values = pd.to_numeric(frame[column], errors="coerce").fillna(0).to_numpy(dtype=float)
+            small = (values > 0) & (values < min_cell)
+            offsets = positions + (n_series - 1) / 2 * height - i * height
+            ax.barh(offsets, np.where(small, 0, values), height=height * 0.95,
+                    color=PALETTE[i % len(PALETTE)], label=label)
+            for y in offsets[small]:
+                ax.text(0, y, f" <{min_cell}", va="center", ha="left", fontsize=7)
+        ax.set_yticks(positions, [str(c) for c in frame[category]])
+        ax.set_xlabel(xlabel)
+        ax.tick_params(axis="y", length=0)
+        if n_series > 1:
+            ax.legend(frameon=False, loc="lower right")
+        return report_figure(fig, alt)

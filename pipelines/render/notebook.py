@@ -1,0 +1,189 @@
+"""From a ``.qmd`` file to an executed, clean notebook, without the Quarto CLI.
+
+The embedded engine follows Quarto's own conventions so that the same ``.qmd`` renders
+with either engine: ``{{< include file >}}`` shortcodes are expanded, the YAML front
+matter sets the document options, ``#|`` cell options (``echo``, ``output``,
+``include``, ``tags``) are honoured, and parameters are injected as a cell right after
+the cell tagged ``parameters`` (papermill's and Quarto's rule), so they override its
+defaults. The ``.qmd`` is read with jupytext's R Markdown reader: jupytext's own
+``qmd`` format shells out to the Quarto CLI, which is exactly what is missing here.
+
+Execution uses nbclient with the ``python3`` kernel of this virtual environment, a
+fixed working directory (the report's folder), per-cell and start-up timeouts, and a
+fixed environment (hash seed, matplotlib backend, time zone), and the result is
+stripped of everything that changes from run to run (timings, execution counts,
+random cell ids, kernel metadata), so that renders are byte-identical.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jupytext
+import nbformat
+import yaml
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+#: ``{{< include path >}}``: Quarto's shortcode for shared partials.
+INCLUDE = re.compile(r"^\{\{<\s*include\s+(\S+)\s*>\}\}\s*$", re.MULTILINE)
+#: Seconds a single cell may run, and the kernel may take to start.
+CELL_TIMEOUT = 300
+STARTUP_TIMEOUT = 120
+#: Tags the exporters act on (nbconvert's TagRemovePreprocessor).
+REMOVE_INPUT, REMOVE_OUTPUT, REMOVE_CELL = "remove-input", "remove-output", "remove-cell"
+
+
+class ReportExecutionError(RuntimeError):
+    """A report cell failed; names the report and the cell, the cause is chained."""
+
+
+def expand_includes(text: str, folder: Path, depth: int = 0) -> str:
+    """Replace each include shortcode by the named file's text, recursively."""
+    if depth > 10:
+        raise ValueError("includes nest more than 10 deep: is a partial including itself?")
+
+    def replace(match: re.Match[str]) -> str:
+        path = folder / match.group(1)
+        if not path.is_file():
+            raise FileNotFoundError(f"included partial {path} does not exist")
+        return expand_includes(path.read_text(encoding="utf-8"), path.parent, depth + 1).rstrip("\n")
+
+    return INCLUDE.sub(replace, text)
+
+
+def split_cell_options(source: str) -> tuple[dict[str, Any], str]:
+    """Quarto's ``#|`` option lines at the top of a code cell, as a dict, and the code."""
+    lines = source.splitlines()
+    option_lines = []
+    while lines and lines[0].startswith("#|"):
+        option_lines.append(lines.pop(0)[2:].strip())
+    options = yaml.safe_load("\n".join(option_lines)) if option_lines else {}
+    return (options or {}), "\n".join(lines)
+
+
+def front_matter(cell: nbformat.NotebookNode) -> dict[str, Any]:
+    """The YAML front matter held in the raw cell jupytext makes of it."""
+    text = cell.source.strip()
+    if not text.startswith("---"):
+        return {}
+    return yaml.safe_load(text.strip("-\n")) or {}
+
+
+def read_qmd(qmd: Path) -> tuple[nbformat.NotebookNode, dict[str, Any]]:
+    """Read a ``.qmd`` into a notebook with tagged cells, and its front matter.
+
+    Cell options become tags: ``echo: false`` hides the code (the default, from the
+    front matter's ``execute.echo``), ``output: false`` hides the output, ``include:
+    false`` hides both; ``tags`` are kept. Cell ids are numbered, not random.
+    """
+    text = expand_includes(qmd.read_text(encoding="utf-8"), qmd.parent)
+    notebook = jupytext.reads(text, fmt="Rmd")
+    options: dict[str, Any] = {}
+    cells = []
+    for cell in notebook.cells:
+        if cell.cell_type == "raw" and not cells and not options:
+            options = front_matter(cell)
+            continue
+        if cell.cell_type == "code":
+            cell_options, cell.source = split_cell_options(cell.source)
+            echo = cell_options.get("echo", options.get("execute", {}).get("echo", False))
+            tags = list(cell_options.get("tags", []))
+            if not echo:
+                tags.append(REMOVE_INPUT)
+            if cell_options.get("output") is False:
+                tags.append(REMOVE_OUTPUT)
+            if cell_options.get("include") is False:
+                tags.append(REMOVE_CELL)
+            cell.metadata = {"tags": tags} if tags else {}
+        else:
+            cell.metadata = {}
+        cells.append(cell)
+    notebook.cells = cells
+    for i, cell in enumerate(notebook.cells):
+        cell.id = f"cell-{i}"
+    notebook.metadata = {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+    }
+    notebook.nbformat, notebook.nbformat_minor = 4, 5
+    return notebook, options
+
+
+def inject_parameters(notebook: nbformat.NotebookNode, params: Mapping[str, str]) -> None:
+    """Insert the parameters as a code cell after the ``parameters`` cell (or first).
+
+    Values are string literals (``repr``), so a parameter can never inject code; names
+    must be Python identifiers.
+    """
+    for name in params:
+        if not str(name).isidentifier():
+            raise ValueError(f"report parameter name {name!r} is not a Python identifier")
+    source = "\n".join(f"{name} = {str(value)!r}" for name, value in params.items())
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters", REMOVE_INPUT]})
+    cell.id = "injected-parameters"
+    position = next(
+        (i + 1 for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", [])), 0
+    )
+    notebook.cells.insert(position, cell)
+
+
+def kernel_environment() -> dict[str, str]:
+    """The kernel's environment: this process's, with everything that varies pinned."""
+    env = dict(os.environ)
+    env.update({"PYTHONHASHSEED": "0", "MPLBACKEND": "Agg", "TZ": "UTC", "SOURCE_DATE_EPOCH": "0"})
+    return env
+
+
+def execute(notebook: nbformat.NotebookNode, workdir: Path, name: str) -> None:
+    """Run every cell in a fresh ``python3`` kernel with ``workdir`` as working directory."""
+    client = NotebookClient(
+        notebook,
+        kernel_name="python3",
+        timeout=CELL_TIMEOUT,
+        startup_timeout=STARTUP_TIMEOUT,
+        record_timing=False,
+        allow_errors=False,
+        resources={"metadata": {"path": str(workdir)}},
+    )
+    try:
+        client.execute(env=kernel_environment())
+    except CellExecutionError as error:
+        raise ReportExecutionError(f"report {name} failed while executing a cell (see the chained error)") from error
+
+
+def clean(notebook: nbformat.NotebookNode) -> None:
+    """Drop what differs between runs and what a reader must not see.
+
+    Execution counts and kernel metadata vary between runs; stderr streams hold
+    warnings meant for the developer, not the reader.
+    """
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.execution_count = None
+        kept = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                continue
+            if "execution_count" in output:
+                output["execution_count"] = None
+            output["metadata"] = {}
+            kept.append(output)
+        cell.outputs = kept
+        cell.metadata = {k: v for k, v in cell.metadata.items() if k == "tags"}
+    notebook.metadata = {k: v for k, v in notebook.metadata.items() if k in ("kernelspec", "language_info")}
+    notebook.metadata["language_info"] = {"name": "python"}
+
+
+def executed_notebook(qmd: Path, params: Mapping[str, str]) -> tuple[nbformat.NotebookNode, dict[str, Any]]:
+    """Read, parametrise, execute and clean a ``.qmd``: the embedded engine's first half."""
+    notebook, options = read_qmd(qmd)
+    inject_parameters(notebook, params)
+    execute(notebook, qmd.parent, qmd.name)
+    clean(notebook)
+    return notebook, options

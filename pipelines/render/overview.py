@@ -1,0 +1,185 @@
+"""The numbers behind the data-overview report, read from the processed study database.
+
+Plain functions over a DuckDB connection returning tidy frames, so the report stays a
+thin layout and the queries are tested on their own. They read only ``meta.*`` tables
+and counts of ``anon.*`` rows: no function here returns a value of any pupil's record,
+and data-quality findings are counted by rule without their messages, rows or columns.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+#: Instruments in the order reports list them (DOMAIN.md: pupils first).
+INSTRUMENTS: tuple[str, ...] = ("pupils", "pilot", "specialists", "services")
+#: Instruments whose rows are people (pupils, staff): their counts are suppressed when
+#: small. Services are institutions, and a count of two services discloses no one.
+PERSON_INSTRUMENTS: tuple[str, ...] = ("pupils", "pilot", "specialists")
+#: Waves in time order; waves a study adds later sort after these, alphabetically.
+WAVE_ORDER: tuple[str, ...] = ("baseline", "pre", "followup", "post")
+#: Provenance kinds in the order the appendix lists them.
+PROVENANCE_KINDS: tuple[str, ...] = ("fingerprint", "code", "lockfile", "config", "seed", "input", "software")
+#: How many leading characters of the run fingerprint a report shows prominently.
+SHORT_FINGERPRINT = 12
+
+
+def _rank(values: pd.Series, order: tuple[str, ...]) -> pd.Series:
+    """Sort key: position in ``order``, unknown values after, missing last."""
+    known = {value: i for i, value in enumerate(order)}
+    return values.map(lambda v: (len(order) + 1, "") if pd.isna(v) else (known.get(v, len(order)), str(v)))
+
+
+def _sorted(frame: pd.DataFrame, by: list[str], orders: dict[str, tuple[str, ...]]) -> pd.DataFrame:
+    keys = {c: _rank(frame[c], orders.get(c, ())) for c in by}
+    ranked = frame.assign(**{f"_key_{c}": keys[c] for c in by})
+    return ranked.sort_values([f"_key_{c}" for c in by], kind="stable").drop(
+        columns=[f"_key_{c}" for c in by]
+    ).reset_index(drop=True)
+
+
+def has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    """Whether the study database holds ``schema.name`` (instruments are optional)."""
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, name],
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def received_by_source(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Rows read, accepted and rejected per instrument, wave and county.
+
+    Columns: instrument, wave, county, files, rows_read, rows_accepted, rows_rejected,
+    accepted_pct (accepted as a percentage of read; its base is rows_read).
+    """
+    frame = con.execute(
+        """
+        SELECT instrument, wave, county, count(DISTINCT file) AS files,
+               sum(rows_read) AS rows_read, sum(rows_accepted) AS rows_accepted,
+               sum(rows_rejected) AS rows_rejected
+        FROM meta.row_counts GROUP BY instrument, wave, county
+        """
+    ).df()
+    for column in ("files", "rows_read", "rows_accepted", "rows_rejected"):
+        frame[column] = frame[column].astype("Int64")
+    share = frame["rows_accepted"].astype("Float64") / frame["rows_read"].astype("Float64") * 100
+    frame["accepted_pct"] = share.where(frame["rows_read"] > 0)
+    return _sorted(frame, ["instrument", "county", "wave"], {"instrument": INSTRUMENTS, "wave": WAVE_ORDER})
+
+
+def records_by_municipality(con: duckdb.DuckDBPyConnection, municipality: str | None = None) -> pd.DataFrame:
+    """Accepted records per county, municipality, instrument and wave, from ``anon.*``.
+
+    Columns: county, municipality, instrument, wave, records. Instruments missing from
+    the database are skipped; ``municipality`` restricts the rows to one municipality.
+    """
+    parts = []
+    for instrument in INSTRUMENTS:
+        if not has_table(con, "anon", instrument):
+            continue
+        columns = {
+            row[0]
+            for row in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'anon' AND table_name = ?",
+                [instrument],
+            ).fetchall()
+        }
+        wave = "wave" if "wave" in columns else "NULL::VARCHAR"
+        parts.append(
+            f"SELECT county, municipality, '{instrument}' AS instrument, {wave} AS wave, count(*) AS records "
+            f"FROM anon.{instrument} GROUP BY ALL"
+        )
+    if not parts:
+        return pd.DataFrame(columns=["county", "municipality", "instrument", "wave", "records"])
+    frame = con.execute(" UNION ALL ".join(parts)).df()
+    if municipality is not None:
+        frame = frame[frame["municipality"] == municipality]
+    frame["records"] = frame["records"].astype("Int64")
+    return _sorted(frame, ["county", "municipality", "instrument", "wave"],
+                   {"instrument": INSTRUMENTS, "wave": WAVE_ORDER})
+
+
+def wide_by_municipality(long: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, str | None]]]:
+    """Pivot :func:`records_by_municipality` to one row per municipality.
+
+    Returns the wide frame (county, municipality, then one column per instrument and
+    wave named ``instrument/wave``, 0 where nothing was received) and the list of
+    (instrument, wave) pairs in column order.
+    """
+    pairs = list(dict.fromkeys(zip(long["instrument"], long["wave"], strict=True)))
+    pairs = [p for p in _sorted(pd.DataFrame(pairs, columns=["instrument", "wave"]), ["instrument", "wave"],
+                                {"instrument": INSTRUMENTS, "wave": WAVE_ORDER}).itertuples(index=False, name=None)]
+    keyed = long.assign(column=[f"{i}/{'' if pd.isna(w) else w}" for i, w in zip(long["instrument"], long["wave"], strict=True)])
+    wide = keyed.groupby(["county", "municipality", "column"])["records"].sum().unstack(fill_value=0).reset_index()
+    names = [f"{i}/{'' if w is None or pd.isna(w) else w}" for i, w in pairs]
+    for name in names:
+        wide[name] = wide[name].astype("Int64") if name in wide else pd.array([0] * len(wide), dtype="Int64")
+    wide = wide[["county", "municipality", *names]]
+    wide.columns.name = None
+    return _sorted(wide, ["county", "municipality"], {}), [(i, None if pd.isna(w) else w) for i, w in pairs]
+
+
+def quality_by_rule(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Data-quality findings counted by rule, severity, action and instrument.
+
+    Columns: rule, severity, action, instrument, findings. Messages, rows and
+    columns of findings are never read.
+    """
+    frame = con.execute(
+        """
+        SELECT rule, severity, action, instrument, count(*) AS findings
+        FROM meta.quality GROUP BY rule, severity, action, instrument
+        """
+    ).df()
+    frame["findings"] = frame["findings"].astype("Int64")
+    return _sorted(frame, ["severity", "rule", "action", "instrument"],
+                   {"severity": ("error", "warning", "info"), "instrument": INSTRUMENTS})
+
+
+def variables_by_role(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """How many codebook variables each instrument has in each role.
+
+    Columns: role, then one column per instrument (counts of variables, not people).
+    """
+    long = con.execute("SELECT instrument, role, count(*) AS variables FROM meta.variables GROUP BY ALL").df()
+    wide = long.pivot_table(index="role", columns="instrument", values="variables", aggfunc="sum",
+                            fill_value=0).reset_index()
+    wide.columns.name = None
+    instruments = [i for i in INSTRUMENTS if i in wide.columns] + sorted(
+        c for c in wide.columns if c not in INSTRUMENTS and c != "role")
+    roles = ("direct_identifier", "quasi_identifier", "sensitive", "analytic", "free_text")
+    wide = wide[["role", *instruments]]
+    for column in instruments:
+        wide[column] = wide[column].astype("Int64")
+    return _sorted(wide, ["role"], {"role": roles})
+
+
+def variable_list(con: duckdb.DuckDBPyConnection, instrument: str, lang: str) -> pd.DataFrame:
+    """The codebook variables of one instrument: variable, type, role, label, scales."""
+    label = "label_et" if lang == "et" else "label_en"
+    return con.execute(
+        f"SELECT variable, type, role, {label} AS label, scales FROM meta.variables "
+        "WHERE instrument = ? ORDER BY rowid",
+        [instrument],
+    ).df()
+
+
+def variable_instruments(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Instruments that have codebook variables, in report order."""
+    found = {row[0] for row in con.execute("SELECT DISTINCT instrument FROM meta.variables").fetchall()}
+    return [i for i in INSTRUMENTS if i in found] + sorted(found - set(INSTRUMENTS))
+
+
+def provenance(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """``meta.provenance`` ordered for the appendix: columns kind, name, value."""
+    frame = con.execute("SELECT kind, name, value FROM meta.provenance").df()
+    return _sorted(frame, ["kind", "name"], {"kind": PROVENANCE_KINDS})
+
+
+def run_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The run's fingerprint (``kind = 'fingerprint'``, ``name = 'run'``), or None."""
+    row = con.execute(
+        "SELECT value FROM meta.provenance WHERE kind = 'fingerprint' AND name = 'run'"
+    ).fetchone()
+    return None if row is None else str(row[0])
