@@ -91,5 +91,6 @@ def _read_csv(path: Path, source: Source) -> RawTable:
 
 
 def _read_excel(path: Path, source: Source) -> RawTable:
-    frame = pd.read_excel(path, sheet_name=source.sheet, dtype=object, engine="openpyxl", keep_default_na=False, na_values=[])
+    # calamine (Rust) reads a workbook ten times faster than openpyxl, with the same cell types.
+    frame = pd.read_excel(path, sheet_name=source.sheet, dtype=object, engine="calamine", keep_default_na=False, na_values=[])
     return RawTable(frame)
