@@ -118,3 +118,30 @@ def test_non_demo_study_refuses_to_run_without_a_key(small_study, tmp_path):
         run_ingest(keyless, books)
     assert "mapstudy key new" in str(err.value)
     assert not (tmp_path / "demo.duckdb").exists()
+
+
+def test_raw_files_are_never_written(small_study, tmp_path):
+    study, books, _ = small_study
+    files = sorted(p for p in study.raw_path.rglob("*") if p.is_file())
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files}
+    run_ingest(study.model_copy(update={"processed_dir": str(tmp_path)}), books)
+    assert sorted(p for p in study.raw_path.rglob("*") if p.is_file()) == files
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files} == before
+
+
+def test_an_unreadable_file_is_reported_and_the_rest_goes_on(small_study, tmp_path):
+    import shutil
+
+    study, books, _ = small_study
+    raw = tmp_path / "raw"
+    shutil.copytree(study.raw_path, raw)
+    broken = study.inputs[0].path
+    (raw / broken).write_bytes(b"this is not an SPSS file")
+    other = study.model_copy(update={"raw_dir": str(raw), "processed_dir": str(tmp_path)})
+    run_ingest(other, books)
+    with duckdb.connect(str(other.db_path), read_only=True) as con:
+        (files,) = con.execute("SELECT count(*) FROM meta.quality WHERE rule = 'unreadable_file' AND file = ?",
+                               [broken]).fetchone()
+        (read,) = con.execute("SELECT rows_read FROM meta.row_counts WHERE file = ?", [broken]).fetchone()
+        (others,) = con.execute("SELECT count(*) FROM anon.pupils WHERE source <> ?", [broken]).fetchone()
+    assert files == 1 and read == 0 and others > 0
