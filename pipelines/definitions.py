@@ -14,7 +14,6 @@ import dagster as dg
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 from pipelines.assets.ingest import ingest_study_asset, raw_assets
-from pipelines.assets.privacy import protect_microdata
 from pipelines.assets.reports import overview_report
 from pipelines.resources import StudyResource, default_study_file
 from pipelines.sensors import build_raw_files_sensor
@@ -25,7 +24,7 @@ study_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[*raw_assets, ingest_study_asset, protect_microdata, overview_report],
+    assets=[*raw_assets, ingest_study_asset, overview_report],
     resources={"study": StudyResource(study_file=default_study_file())},
     jobs=[study_job],
     sensors=[build_raw_files_sensor(study_job)],
