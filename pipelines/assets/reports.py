@@ -1,29 +1,58 @@
-"""Report assets: render each report in every language from the processed DuckDB only."""
+"""Report assets: render each report in every language from the processed DuckDB only.
 
+`report_asset` makes the asset for one report: it renders every language, audits every
+rendered HTML table for visible small counts (the renderer marks count cells, see
+pipelines/privacy/cells.py) and records the audit as the report's `small_cells` check.
+"""
 
 import dagster as dg
 from dagster import AssetExecutionContext
 
 from pipelines.assets.common import ANON_INSTRUMENTS, meta_key
 from pipelines.config import PROJECT_ROOT
+from pipelines.privacy.cells import audit_html_tables
 from pipelines.render.engine import render_report
 from pipelines.resources import StudyResource
 
 LANGUAGES = ("et", "en")  # Estonian first
 
 
-@dg.asset(key=["reports", "overview"], group_name="reports",
-          deps=[["anon", i] for i in ANON_INSTRUMENTS] + [meta_key("quality"), meta_key("provenance"),
-                                                            meta_key("row_counts")],
-          kinds={"html", "pdf"},
-          description="The data overview report (what was received, data quality, provenance), et and en.")
-def overview_report(context: AssetExecutionContext, study: StudyResource) -> dg.MaterializeResult:
+def render_languages(context: AssetExecutionContext, study: StudyResource, report: str) -> dg.MaterializeResult:
+    """Render `reports/<report>.qmd` in every language; fail the small-cell audit loudly."""
     config, _ = study.load()
-    written = []
+    written, problems = [], []
     for lang in LANGUAGES:
-        context.log.info(f"rendering the overview report ({lang})")
+        context.log.info(f"rendering the {report} report ({lang})")
         params = {"study": config.study, "db": str(config.db_path), "lang": lang}
-        written += render_report(PROJECT_ROOT / "reports" / "overview.qmd", config.report_dir(lang), params)
-    return dg.MaterializeResult(metadata={
-        "files": [p.name for p in written],
-    })
+        paths = render_report(PROJECT_ROOT / "reports" / f"{report}.qmd", config.report_dir(lang), params)
+        written += paths
+        for path in paths:
+            if path.suffix == ".html":
+                audit = audit_html_tables(path.read_text(encoding="utf-8"), config.privacy.min_cell)
+                problems += [f"{path.name} ({lang}): table {r.table}, row {r.row}, column {r.column}: {r.rule}"
+                             for r in audit.itertuples()]
+    return dg.MaterializeResult(
+        metadata={"files": [f"{p.parent.name}/{p.name}" for p in written]},
+        check_results=[dg.AssetCheckResult(check_name="small_cells", passed=not problems,
+                                           metadata={"problems": "; ".join(problems) or "none"})],
+    )
+
+
+def report_asset(report: str, deps: list, description: str) -> dg.AssetsDefinition:
+    """The asset of one report (key reports/<report>) with its blocking small-cell audit."""
+
+    @dg.asset(key=["reports", report], group_name="reports", deps=deps, kinds={"html", "pdf"},
+              description=description,
+              check_specs=[dg.AssetCheckSpec("small_cells", asset=["reports", report], blocking=True,
+                                             description="No rendered table shows a count from 1 to min_cell-1.")])
+    def _report(context: AssetExecutionContext, study: StudyResource) -> dg.MaterializeResult:
+        return render_languages(context, study, report)
+
+    return _report
+
+
+overview_report = report_asset(
+    "overview",
+    deps=[["anon", i] for i in ANON_INSTRUMENTS] + [meta_key("quality"), meta_key("provenance"), meta_key("row_counts")],
+    description="The data overview report (what was received, data quality, provenance), et and en.",
+)
