@@ -177,7 +177,7 @@ def test_every_written_spelling_maps_except_planted_unmappable(generated, files)
     spellings = Spellings(files.value_sets)
     planted = truth["defects"]["unmappable_category"]
     for entry in files.study["inputs"]:
-        instrument, wave = entry["instrument"], entry.get("wave") or "all"
+        instrument = entry["instrument"]
         unmapped = _unmapped(files, spellings, instrument, entry, _read(files, entry))
         if instrument == "pupils":
             assert unmapped > 0

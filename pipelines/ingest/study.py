@@ -192,7 +192,7 @@ def _reject_duplicates(parts: list[_Part], codebook: Codebook) -> None:
 
 
 def _anon_table(study: Study, codebook: Codebook, parts: list[_Part], keys: PseudonymKeys,
-                scrubber: FreeTextScrubber) -> pd.DataFrame:
+                scrubber: Scrubber) -> pd.DataFrame:
     pieces = []
     county_of = study.municipality_county()
     for part in parts:
