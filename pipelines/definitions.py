@@ -13,8 +13,11 @@ import dagster as dg
 # observable_source_asset is marked beta; the raw exports are observed with it on purpose.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
+from pipelines.assets.analyses import analysis_assets
+from pipelines.assets.evaluation import evaluation_report, evaluation_results_asset
 from pipelines.assets.ingest import ingest_study_asset, raw_assets
 from pipelines.assets.reports import overview_report
+from pipelines.assets.technical_report import technical_report
 from pipelines.resources import StudyResource, default_study_file
 from pipelines.sensors import build_raw_files_sensor
 
@@ -24,7 +27,8 @@ study_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[*raw_assets, ingest_study_asset, overview_report],
+    assets=[*raw_assets, ingest_study_asset, *analysis_assets, overview_report,
+            technical_report, evaluation_results_asset, evaluation_report],
     resources={"study": StudyResource(study_file=default_study_file())},
     jobs=[study_job],
     sensors=[build_raw_files_sensor(study_job)],

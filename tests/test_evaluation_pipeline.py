@@ -1,0 +1,193 @@
+"""The pilot-evaluation assets on a generated study: planted effects recovered, no small counts.
+
+The ``small_study`` fixture is a generated study with planted pilot effects
+(``truth['pilot']``: a DiD of +0.35 on the sdl score and -6 absences; failing grades and
+risk level null). The evaluation asset is materialised through Dagster into the study's
+DuckDB; the tests read ``results.*`` back. Slow tests render the report in both languages
+and repeat the planted-effect check over 20 seeds of small studies.
+"""
+
+import math
+import shutil
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.assets.evaluation import (
+    BINARY_OUTCOMES,
+    CONTINUOUS_OUTCOMES,
+    SMALL_COUNT,
+    evaluation_report,
+    evaluation_results_asset,
+    protected_flow,
+    suppress_small_binary_counts,
+)
+from pipelines.render.engine import render_report
+from pipelines.config import PROJECT_ROOT
+from pipelines.resources import StudyResource
+from pipelines.warehouse import read_table
+
+PRIMARY = "cluster-robust CR2"
+
+
+def pooled_did(evaluation: pd.DataFrame) -> pd.DataFrame:
+    rows = evaluation[(evaluation["contrast"] == "did") & (evaluation["municipality"] == "all")
+                      & evaluation["correction"].fillna("").str.startswith(PRIMARY)]
+    return rows.set_index("outcome")
+
+
+@pytest.fixture(scope="module")
+def results(small_study):
+    study, _, truth = small_study
+    outcome = dg.materialize([evaluation_results_asset],
+                             resources={"study": StudyResource(study_file=str(study.path))})
+    assert outcome.success
+    tables = {name: read_table(study.db_path, f"results.{name}")
+              for name in ("evaluation", "attrition", "evaluation_flow", "cooperation_change")}
+    return study, truth, tables
+
+
+def test_pooled_cr2_did_row_for_every_outcome_covers_the_planted_values(results):
+    _, truth, tables = results
+    rows = pooled_did(tables["evaluation"])
+    assert set(CONTINUOUS_OUTCOMES) <= set(rows.index)
+    assert rows.index.is_unique  # one primary row per outcome
+    for outcome, planted in truth["pilot"]["effects"].items():
+        row = rows.loc[outcome]
+        assert row["conf_low"] <= planted["did"] <= row["conf_high"], outcome
+        assert row["n"] >= 100 and "clusters" in row["correction"]
+    assert rows.loc["sdl", "conf_low"] > 0 and rows.loc["unexcused_absences", "conf_high"] < 0
+    for outcome in truth["pilot"]["null_outcomes"]:
+        assert math.isfinite(rows.loc[outcome, "p_value"])
+
+
+def test_every_row_names_its_method_and_the_checks_are_present(results):
+    _, _, tables = results
+    evaluation = tables["evaluation"]
+    assert evaluation["method"].notna().all()
+    did = evaluation[(evaluation["contrast"] == "did") & (evaluation["municipality"] == "all")]
+    for outcome in CONTINUOUS_OUTCOMES:
+        methods = did.loc[did["outcome"] == outcome, "method"].str.cat(sep=" | ")
+        assert "linear mixed model" in methods and "OLS of change score" in methods
+    local = evaluation[(evaluation["contrast"] == "did") & (evaluation["municipality"] != "all")]
+    assert local["method"].str.contains("Welch").all()
+    assert local["warning"].fillna("").str.contains("small_n|suppressed").any()
+    assert set(evaluation.loc[evaluation["contrast"] == "change", "group"]) == {"pilot", "comparison"}
+    assert {"lost_vs_kept"} == set(tables["attrition"]["contrast"])
+    assert tables["cooperation_change"]["outcome"].str.startswith("cooperation_with:").all()
+
+
+def test_no_table_publishes_a_count_from_1_to_4(results):
+    study, _, tables = results
+    small = range(1, study.privacy.min_cell)
+    for name, table in tables.items():
+        assert not table["n"].dropna().astype(int).isin(small).any(), name
+    flow = tables["evaluation_flow"]
+    assert not flow["estimate"].dropna().astype(int).isin(small).any()
+    binary = tables["evaluation"]
+    binary = binary[binary["outcome"].isin(BINARY_OUTCOMES) & binary["contrast"].isin(["pre", "post"])]
+    shown = binary.dropna(subset=["estimate"])
+    flagged = np.rint(shown["estimate"] * shown["n"].astype(float))
+    assert not flagged.isin(small).any() and not (shown["n"].astype(float) - flagged).isin(small).any()
+
+
+def test_a_hidden_flow_count_cannot_be_subtracted_back(results):
+    _, _, tables = results
+    wide = tables["evaluation_flow"].pivot(index=["municipality", "group"], columns="stage", values="estimate")
+    for pre_sum, part in (("assessed_pre", "lost"), ("assessed_post", "new")):
+        hidden = wide[part].isna()
+        assert not (hidden & wide[pre_sum].notna() & wide["linked"].notna()).any()
+    for group, cells in wide.groupby(level="group"):
+        body = cells.drop(index=("all", group), errors="ignore")
+        if ("all", group) in wide.index:
+            for stage in ("linked", "lost", "new"):
+                assert body[stage].isna().sum() != 1, (group, stage)  # one hidden cell follows from the total
+
+
+def test_protected_flow_hides_the_partner_of_a_small_count():
+    rows = []
+    for m, (pilot_lost, comparison_lost) in enumerate([(2, 6), (0, 7), (6, 0)]):
+        for group, lost in (("pilot", pilot_lost), ("comparison", comparison_lost)):
+            for i in range(12):
+                pupil = {"pupil_id": f"m{m}{group}{i}", "group": group, "municipality": f"m{m}"}
+                rows.append({**pupil, "wave": "pre"})
+                if i >= lost:
+                    rows.append({**pupil, "wave": "post"})
+    flow = protected_flow(pd.DataFrame(rows), min_cell=5).set_index(["municipality", "group", "stage"])
+    assert flow.loc[("m0", "pilot", "lost"), "suppression"] == "primary"
+    assert flow.loc[("m0", "pilot", "assessed_post"), "estimate"] == 10  # linked + new, both shown
+    assert math.isnan(flow.loc[("m0", "pilot", "assessed_pre"), "estimate"])  # = linked + lost
+    hidden_lost = flow.xs(("pilot", "lost"), level=("group", "stage"))["suppressed"]
+    assert hidden_lost.sum() >= 2  # a second municipality (or the total) hides its count too
+    assert flow.loc[("all", "all", "lost"), "estimate"] == 21  # 2 + 6 + 7 + 6
+
+
+def test_binary_rows_revealing_a_small_count_are_blanked():
+    frame = pd.DataFrame([
+        {"outcome": "behaviour_flag", "group": g, "municipality": "all", "contrast": c, "estimate": 0.5,
+         "effect_size": 1.0, "warning": None}
+        for g, c in (("pilot", "pre"), ("comparison", "pre"), ("pilot - comparison", "did"))
+    ] + [{"outcome": "sdl", "group": "pilot", "municipality": "all", "contrast": "pre", "estimate": 3.0,
+          "effect_size": None, "warning": "small_n"}])
+    for column in ("std_error", "statistic", "p_value", "conf_low", "conf_high", "es_conf_low", "es_conf_high"):
+        frame[column] = 0.1
+    out = suppress_small_binary_counts(frame, {("behaviour_flag", "comparison", "all")})
+    assert out["estimate"].isna().tolist() == [False, True, True, False]
+    assert out.loc[2, "warning"] == SMALL_COUNT and out.loc[3, "warning"] == "small_n"
+
+
+@pytest.mark.slow  # executing the report twice takes over a minute on 2 shared cores
+def test_the_evaluation_report_renders_in_both_languages(results, tmp_path):
+    study, truth, tables = results
+    estimate = pooled_did(tables["evaluation"]).loc["sdl", "estimate"]
+    for lang, words in (("et", "Kokkuvõte"), ("en", "Summary")):
+        params = {"study": study.study, "db": str(study.db_path), "lang": lang}
+        (html,) = render_report(PROJECT_ROOT / "reports" / "evaluation.qmd", tmp_path / lang, params,
+                                formats=("html",), engine="embedded")
+        page = html.read_text(encoding="utf-8")
+        assert words in page and "<img" in page
+        shown = f"{estimate:.2f}".replace(".", "," if lang == "et" else ".")
+        assert shown in page  # the summary quotes the pooled estimate
+        assert "Traceback" not in page and "KeyError" not in page
+
+
+def test_the_report_asset_is_registered():
+    from pipelines.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    assert dg.AssetKey(["reports", "evaluation"]) in graph.get_all_asset_keys()
+    assert dg.AssetKey(["results", "evaluation"]) in evaluation_report.dependency_keys
+
+
+@pytest.mark.slow
+def test_planted_effects_covered_and_nulls_null_at_about_the_nominal_rate_over_20_seeds(tmp_path):
+    from tests.conftest import generate
+    from pipelines.config import load_codebooks, load_study
+    from pipelines.ingest.stage import run_ingest
+    from pipelines.warehouse import connect
+    from analyses.evaluation import difference_in_differences
+    from pipelines.assets.evaluation import pilot_assessments
+
+    covered, false_positives, planted, nulls = 0, 0, None, None
+    for seed in range(300, 320):
+        root = tmp_path / str(seed)
+        root.mkdir()
+        study_file, truth = generate(root, pupils=400, seed=seed)
+        study = load_study(study_file)
+        books = load_codebooks(study)
+        run_ingest(study, books)
+        with connect(study.db_path, read_only=True) as con:
+            pilot = con.execute("SELECT * FROM anon.pilot").df()
+        shutil.rmtree(root)
+        planted = {o: v["did"] for o, v in truth["pilot"]["effects"].items()}
+        nulls = truth["pilot"]["null_outcomes"]
+        rows = pooled_did(difference_in_differences(pilot_assessments(pilot, books["pilot"]), [*planted, *nulls],
+                                                    by_municipality=False))
+        covered += sum(int(rows.loc[o, "conf_low"] <= v <= rows.loc[o, "conf_high"]) for o, v in planted.items())
+        false_positives += int((rows.loc[nulls, "p_value"] < 0.05).sum())
+    # 40 planted intervals at 95 %: expect 38; P(X <= 33) < 1 % under Binomial(40, 0.95)
+    assert covered >= 34
+    # 40 null tests at 5 %: expect 2; P(X >= 7) < 1.5 % under Binomial(40, 0.05)
+    assert false_positives <= 6
