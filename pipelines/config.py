@@ -155,9 +155,21 @@ class Secret(_Strict):
     file: str | None = None
 
 
+#: Global recoding of an anon column in the shareable tables (pipelines/privacy/shareable.py).
+ShareRecoding = Literal["keep", "drop", "age_bands", "grade_bands", "county_if_small"]
+
+
+def _default_share_recoding() -> dict[str, ShareRecoding]:
+    return {"school_id": "drop", "birth_year": "drop", "age": "age_bands", "grade": "grade_bands",
+            "municipality": "county_if_small"}
+
+
 class Privacy(_Strict):
     min_cell: int = Field(default=5, ge=2)
     k_anonymity: int = Field(default=5, ge=2)
+    l_diversity: int = Field(default=2, ge=1)  # meta.disclosure counts records whose class has fewer distinct values
+    share_recoding: dict[str, ShareRecoding] = Field(default_factory=_default_share_recoding)
+    small_municipality: int = Field(default=20, ge=0)  # county_if_small: fewer records than this -> the county
 
 
 class Study(_Strict):

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-SCHEMAS = ("anon", "results", "meta")
+SCHEMAS = ("anon", "results", "meta", "share")
 
 
 @contextlib.contextmanager

@@ -33,7 +33,9 @@ def noncentral_t_interval(t: float, df: float, conf_level: float = 0.95) -> tupl
     """Noncentrality parameters whose t distributions put ``t`` at the upper/lower tail.
 
     The lower limit is the ncp with P(T <= t) = 1 - alpha/2, the upper the ncp with
-    P(T <= t) = alpha/2; both found with Brent's method on a widening bracket.
+    P(T <= t) = alpha/2; both found with Brent's method on a widening bracket. Where the
+    noncentral t cannot be evaluated reliably (a huge t on very few degrees of freedom,
+    e.g. near-identical changes in a tiny group) the limit is NaN rather than a guess.
     """
     alpha = 1.0 - conf_level
 
@@ -43,10 +45,17 @@ def noncentral_t_interval(t: float, df: float, conf_level: float = 0.95) -> tupl
 
         width = 2.0 + abs(t)
         low, high = t - width, t + width
-        while gap(low) < 0:
+        for _ in range(60):
+            if not gap(low) < 0:
+                break
             low -= width
-        while gap(high) > 0:
+        for _ in range(60):
+            if not gap(high) > 0:
+                break
             high += width
+        g_low, g_high = gap(low), gap(high)
+        if not (np.isfinite(g_low) and np.isfinite(g_high)) or g_low * g_high > 0:
+            return math.nan
         return optimize.brentq(gap, low, high, xtol=1e-12, rtol=1e-12)
 
     return root(1.0 - alpha / 2.0), root(alpha / 2.0)

@@ -1,0 +1,85 @@
+"""Disclosure-control assets: the shareable microdata (`share.*`) and `meta.disclosure`.
+
+One multi-asset protects every shareable instrument and measures the risk before and
+after in the same DuckDB transaction, so the risk table always describes the shareable
+tables beside it. Its k-anonymity checks are blocking: the tables are checked in memory
+before anything is written (nothing is written when k fails), and the written tables are
+read back and checked again for the check result. Messages and metadata carry counts and
+column names only, never a value.
+"""
+
+import dagster as dg
+import pandas as pd
+from dagster import AssetExecutionContext
+
+from pipelines import warehouse
+from pipelines.assets.common import meta_key
+from pipelines.privacy.shareable import disclosure_report, key_columns, protect, records_below_k
+from pipelines.resources import StudyResource
+
+SHARED_INSTRUMENTS = ("pupils", "pilot")
+K_CHECK = "k_anonymity"
+
+
+class ShareGateError(RuntimeError):
+    """A shareable table would break k-anonymity; nothing was written."""
+
+
+_specs = [
+    dg.AssetSpec(["share", i], group_name="share", deps=[["anon", i]], kinds={"duckdb"},
+                 description=f"share.{i}: anon.{i} with quasi-identifiers recoded and suppressed to k-anonymity.")
+    for i in SHARED_INSTRUMENTS
+] + [
+    dg.AssetSpec(meta_key("disclosure"), group_name="share", deps=[["anon", i] for i in SHARED_INSTRUMENTS],
+                 kinds={"duckdb"},
+                 description="meta.disclosure: k, individual risk, l-diversity and information loss, "
+                             "before and after protection."),
+]
+_checks = [
+    dg.AssetCheckSpec(K_CHECK, asset=["share", i], blocking=True,
+                      description="Every record shares its key (within its wave) with at least k - 1 others.")
+    for i in SHARED_INSTRUMENTS
+]
+
+
+@dg.multi_asset(specs=_specs, check_specs=_checks, pool="duckdb", name="protect_microdata",
+                description="Recode, suppress and measure: the shareable tables and their disclosure risk.")
+def protect_microdata(context: AssetExecutionContext, study: StudyResource):
+    config, codebooks = study.load()
+    k = config.privacy.k_anonymity
+    shared, reports, removed = {}, [], {}
+    for name in SHARED_INSTRUMENTS:
+        anon = warehouse.read_table(config.db_path, f"anon.{name}")
+        protected = protect(anon, codebooks[name], config)
+        shared[name] = protected.table
+        removed[name] = protected.records_removed
+        reports.append(disclosure_report(name, anon, protected, config.privacy))
+        context.log.info(f"share.{name}: {len(protected.table)} of {len(anon)} records, "
+                         f"{protected.records_removed} left out to reach k = {k}")
+    failing = {name: records_below_k(table, key_columns(codebooks[name], table.columns), k)
+               for name, table in shared.items()}
+    failing = {name: n for name, n in failing.items() if n}
+    if failing:
+        for name in SHARED_INSTRUMENTS:
+            yield dg.AssetCheckResult(asset_key=dg.AssetKey(["share", name]), check_name=K_CHECK,
+                                      passed=name not in failing, metadata={"records_below_k": failing.get(name, 0)})
+        raise ShareGateError("k-anonymity gate failed, nothing written: " + ", ".join(
+            f"share.{name} has {n} record(s) below k = {k}" for name, n in failing.items()))
+    disclosure = pd.concat(reports, ignore_index=True)
+    warehouse.write_tables(config.db_path, {**{f"share.{n}": t for n, t in shared.items()},
+                                            "meta.disclosure": disclosure})
+    for name in SHARED_INSTRUMENTS:
+        written = warehouse.read_table(config.db_path, f"share.{name}")
+        below = records_below_k(written, key_columns(codebooks[name], written.columns), k)
+        yield dg.MaterializeResult(asset_key=["share", name], metadata={
+            "dagster/row_count": len(written), "records_left_out": removed[name], "k": k})
+        yield dg.AssetCheckResult(asset_key=dg.AssetKey(["share", name]), check_name=K_CHECK, passed=below == 0,
+                                  metadata={"records_below_k": below, "k": k, "records": len(written)})
+    yield dg.MaterializeResult(asset_key=meta_key("disclosure"), metadata={
+        "dagster/row_count": len(disclosure), **_headline(disclosure)})
+
+
+def _headline(disclosure: pd.DataFrame) -> dict[str, float]:
+    """Expected re-identifications before and after, per table, for the asset's metadata."""
+    rows = disclosure[disclosure["measure"] == "expected_reidentifications"]
+    return {f"expected re-identifications {r.table}": round(float(r.estimate), 3) for r in rows.itertuples()}

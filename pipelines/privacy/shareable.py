@@ -1,0 +1,242 @@
+"""Shareable microdata: the anon tables made k-anonymous for researchers outside the team.
+
+The anon tables still hold every quasi-identifier at full detail (school, municipality,
+grade, sex, language, age, birth year). Before a table goes into the `share` schema it is
+protected the way sdcMicro's workflow does it (Templ, Kowarik & Meindl 2015), with the
+measures of pipelines/privacy/disclosure.py:
+
+1. **Global recoding**, per the study's ``privacy.share_recoding``: grades into the
+   Estonian school stages, ages into school-age bands, municipalities with fewer than
+   ``privacy.small_municipality`` records into their county, the school pseudonym and
+   the birth year dropped (defaults; see pipelines/config.py). Free text, the identity
+   match and the source file name are never shared.
+2. **Local suppression** (sdcMicro's ``localSuppression`` heuristic) until every record
+   shares its key with at least ``privacy.k_anonymity - 1`` others. Suppressing a
+   municipality leaves its county, so suppression generalises rather than erases.
+3. **Removal** of the few records that still stand out: with missing values counted as
+   their own category (the rule below) fewer than k fully suppressed records cannot
+   blend in, so they are left out and counted.
+
+Keys: the codebook's quasi-identifiers (a pseudonymised school as its ``_id`` column),
+the birth year and age that replace the birth date, and the county. The wave is a
+stratum, not a key to suppress: a pupil appears once per wave, so a class of k records
+within one wave is k different pupils (without the wave, one pupil's two waves could
+fill a class). Derived columns are recomputed from the protected values, so a derived
+copy of a quasi-identifier (``male`` from ``sex``) is suppressed with it.
+
+Missing values in keys use disclosure.py's ``own_category`` rule: a released gap is
+visible to an attacker, so it is a value (ARX's semantics); sdcMicro's default
+(missing matches anything) would count a record safe by classes that need not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from analyses.tidy import tidy_frame
+from pipelines.config import Codebook, Privacy, Study
+from pipelines.ingest.stage import derived_columns
+from pipelines.privacy import disclosure
+
+MISSING_RULE = disclosure.OWN_CATEGORY
+MISSING_RULE_REASON = (
+    "missing is its own category: a suppressed value is visible in the released file, so an "
+    "attacker can use it; sdcMicro's alternative (missing matches any value) can count a record "
+    "safe by classes that do not exist"
+)
+#: Columns of an anon table never shared: data-quality bookkeeping, not analysis.
+NOT_SHARED = ("identity_match", "source")
+STRATUM = "wave"
+ID_COLUMNS = ["table", "stage", "analysis", "measure", "variable"]
+
+
+@dataclass(frozen=True)
+class ProtectedTable:
+    """One anon table made shareable, with what it took.
+
+    ``table``: the shareable rows (derived columns recomputed); ``recoded``: every anon
+    record after global recoding only, on the anon table's index; ``suppressed``: the
+    recoded records after local suppression (same index), before removal;
+    ``keys_before`` / ``keys_after``: the key columns of the anon and the shareable table
+    (the stratum first when there is one); ``sensitive``: sensitive columns measured for
+    l-diversity; ``records_removed``: records left out because no suppression reached k.
+    """
+
+    table: pd.DataFrame
+    recoded: pd.DataFrame
+    suppressed: pd.DataFrame
+    keys_before: list[str]
+    keys_after: list[str]
+    sensitive: list[str]
+    records_removed: int
+
+
+def quasi_identifiers(codebook: Codebook, columns: Sequence[str]) -> list[str]:
+    """The anon table's key columns (without the stratum), in table order."""
+    keys = {"county"}
+    for name, var in codebook.variables.items():
+        if var.role == "quasi_identifier":
+            keys.add(f"{name}_id" if var.transform == "pseudonymise" else name)
+        if var.identity == "birth_date":
+            keys |= {"birth_year", "age"}
+    return [c for c in columns if c in keys]
+
+
+def sensitive_attributes(codebook: Codebook, columns: Sequence[str]) -> list[str]:
+    """The codebook's sensitive variables (derived ones too) present in the table."""
+    sensitive = {n for n, v in codebook.variables.items() if v.role == "sensitive"}
+    sensitive |= {n for n, d in codebook.derived.items() if d.role == "sensitive"}
+    return [c for c in columns if c in sensitive]
+
+
+def key_columns(codebook: Codebook, columns: Sequence[str]) -> list[str]:
+    """The columns classes are formed on: the stratum (wave) first, then the quasi-identifiers."""
+    return ([STRATUM] if STRATUM in columns else []) + quasi_identifiers(codebook, columns)
+
+
+def global_recoding(frame: pd.DataFrame, privacy: Privacy, county_names: Mapping[str, str]) -> pd.DataFrame:
+    """The frame with ``privacy.share_recoding`` applied to the columns it has.
+
+    ``county_names`` maps a municipality to the name of its county, the label a small
+    municipality takes. A recoded column becomes text bands; a dropped one disappears.
+    """
+    recoded = frame.copy()
+    for column, how in privacy.share_recoding.items():
+        if column not in recoded.columns or how == "keep":
+            continue
+        if how == "drop":
+            recoded = recoded.drop(columns=column)
+        elif how == "age_bands":
+            recoded[column] = disclosure.age_bands(recoded[column])
+        elif how == "grade_bands":
+            recoded[column] = disclosure.grade_bands(recoded[column])
+        elif how == "county_if_small":
+            recoded[column] = disclosure.merge_small_municipalities(
+                recoded[column], county_names, max(privacy.small_municipality, 1))
+    return recoded
+
+
+def _local_suppression(frame: pd.DataFrame, keys: list[str], k: int) -> pd.DataFrame:
+    """Local suppression within each stratum (wave), so classes never span waves."""
+    if frame.empty:
+        return frame.copy()
+    if STRATUM not in frame.columns:
+        return disclosure.local_suppression(frame, keys, k=k, missing=MISSING_RULE).frame
+    parts = [disclosure.local_suppression(part, keys, k=k, missing=MISSING_RULE).frame
+             for _, part in frame.groupby(STRATUM, sort=True, dropna=False)]
+    return pd.concat(parts).loc[frame.index]
+
+
+def records_below_k(frame: pd.DataFrame, keys: Sequence[str], k: int) -> int:
+    """How many records share their key (see :func:`key_columns`) with fewer than k - 1 others."""
+    if frame.empty:
+        return 0
+    fk = disclosure.key_frequencies(frame, keys, missing=MISSING_RULE)["fk"]
+    return int((fk.to_numpy(dtype=float) < k).sum())
+
+
+def _recompute_derived(frame: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
+    """Derived columns from the protected values, by the same SQL the warehouse uses."""
+    query = "SELECT * FROM _shareable"
+    for column, (sql_type, expr) in derived_columns(codebook).items():
+        query = f'SELECT *, CAST(({expr}) AS {sql_type}) AS "{column}" FROM ({query})'
+    with duckdb.connect(config={"threads": 1}) as con:
+        con.register("_shareable", frame)
+        return con.execute(query).df()
+
+
+def protect(anon: pd.DataFrame, codebook: Codebook, study: Study) -> ProtectedTable:
+    """Global recoding, local suppression to k and removal of what still stands out."""
+    k = study.privacy.k_anonymity
+    base = anon.drop(columns=[c for c in anon.columns if c in codebook.derived])
+    keys_before = key_columns(codebook, base.columns)
+    county_names = {m: study.counties[c].name for m, c in study.municipality_county().items()}
+    free_text = [n for n, v in codebook.variables.items() if v.role == "free_text"]
+    recoded = global_recoding(base.drop(columns=[c for c in (*NOT_SHARED, *free_text) if c in base.columns]),
+                              study.privacy, county_names)
+    keys_after = key_columns(codebook, recoded.columns)
+    suppressible = [c for c in keys_after if c != STRATUM]
+    if not suppressible:
+        raise ValueError("the shareable table has no quasi-identifier left: check privacy.share_recoding")
+    recoded[suppressible] = recoded[suppressible].convert_dtypes()  # nullable, so a value can be suppressed
+    suppressed = recoded.copy()
+    suppressed[suppressible] = _local_suppression(recoded[keys_after], suppressible, k)[suppressible]
+    keep = np.ones(len(suppressed), dtype=bool)
+    if len(suppressed):
+        keep = disclosure.key_frequencies(suppressed, keys_after, missing=MISSING_RULE)["fk"].to_numpy(dtype=float) >= k
+    table = _recompute_derived(suppressed[keep].reset_index(drop=True), codebook)
+    return ProtectedTable(
+        table=table, recoded=recoded, suppressed=suppressed, keys_before=keys_before, keys_after=keys_after,
+        sensitive=sensitive_attributes(codebook, anon.columns), records_removed=int((~keep).sum()),
+    )
+
+
+def _labelled(frame: pd.DataFrame, table: str, stage: str) -> pd.DataFrame:
+    labelled = frame.copy()
+    labelled.insert(0, "stage", stage)
+    labelled.insert(0, "table", table)
+    return labelled
+
+
+def _settings_rows(table: str, protected: ProtectedTable, privacy: Privacy, n: int) -> pd.DataFrame:
+    rows = [
+        {"measure": "k_threshold", "estimate": privacy.k_anonymity, "method": "k-anonymity: every record has fk >= k"},
+        {"measure": "l_threshold", "estimate": privacy.l_diversity, "method": "distinct l-diversity threshold"},
+        {"measure": "missing_rule", "method": MISSING_RULE_REASON},
+        {"measure": "stratum", "variable": STRATUM,
+         "method": "classes are formed within a wave: a pupil appears once per wave"},
+        {"measure": "records_removed", "estimate": protected.records_removed,
+         "method": "records still below k after local suppression, left out of the shareable table"},
+    ]
+    rows += [{"measure": "key_before", "variable": c, "method": "quasi-identifier of the anon table"}
+             for c in protected.keys_before]
+    rows += [{"measure": "key_after", "variable": c, "method": "quasi-identifier of the shareable table"}
+             for c in protected.keys_after]
+    rows += [{"measure": "sensitive", "variable": c, "method": "sensitive attribute measured for l-diversity"}
+             for c in protected.sensitive]
+    rows += [{"measure": "recoding", "variable": c, "method": f"global recoding: {how}"}
+             for c, how in privacy.share_recoding.items() if c in protected.keys_before]
+    for row in rows:
+        row.update({"table": table, "stage": "settings", "analysis": "disclosure_control", "n": n,
+                    "correction": disclosure._RULE_LABEL[MISSING_RULE]})
+        row.setdefault("variable", "")
+    return tidy_frame(rows, id_columns=ID_COLUMNS, extra_columns=["threshold"])
+
+
+def _risk(frame: pd.DataFrame, keys: list[str], sensitive: list[str], privacy: Privacy) -> pd.DataFrame:
+    risks = disclosure.record_risk(frame, keys, sensitive=[s for s in sensitive if s in frame.columns],
+                                   missing=MISSING_RULE)
+    return disclosure.risk_summary(risks, k=privacy.k_anonymity, l=privacy.l_diversity, missing=MISSING_RULE)
+
+
+def disclosure_report(name: str, anon: pd.DataFrame, protected: ProtectedTable, privacy: Privacy) -> pd.DataFrame:
+    """The ``meta.disclosure`` rows of one table: settings, risk before and after, loss.
+
+    Columns: table, stage (settings, before = the anon table, global_recoding and
+    local_suppression = the information each step lost, after = the shareable table),
+    analysis, measure, variable, the tidy estimate columns, threshold, method,
+    ci_method, correction (the missing-value rule). Risk rows are
+    :func:`disclosure.risk_summary`'s; loss rows :func:`disclosure.information_loss`'s.
+    Individual risk is unweighted (a census of the pupils in scope): ``rk = 1 / fk``.
+    """
+    parts = [_settings_rows(f"share.{name}", protected, privacy, len(anon))]
+    if len(anon):
+        parts.append(_labelled(_risk(anon, protected.keys_before, protected.sensitive, privacy),
+                               f"anon.{name}", "before"))
+        dropped_as_missing = protected.recoded.reindex(columns=protected.keys_before)
+        parts.append(_labelled(disclosure.information_loss(
+            anon[protected.keys_before], dropped_as_missing, protected.keys_before, missing=MISSING_RULE),
+            f"share.{name}", "global_recoding"))
+        parts.append(_labelled(disclosure.information_loss(
+            protected.recoded[protected.keys_after], protected.suppressed[protected.keys_after],
+            protected.keys_after, missing=MISSING_RULE), f"share.{name}", "local_suppression"))
+    if len(protected.table):
+        parts.append(_labelled(_risk(protected.table, protected.keys_after, protected.sensitive, privacy),
+                               f"share.{name}", "after"))
+    report = pd.concat(parts, ignore_index=True)
+    return report[[c for c in parts[0].columns]]
