@@ -16,6 +16,7 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 from pipelines.assets.analyses import analysis_assets
 from pipelines.assets.evaluation import evaluation_report, evaluation_results_asset
 from pipelines.assets.ingest import ingest_study_asset, raw_assets
+from pipelines.assets.personas import persona_report, persona_results_asset
 from pipelines.assets.privacy import protect_microdata
 from pipelines.assets.reports import overview_report
 from pipelines.assets.technical_report import technical_report
@@ -29,7 +30,8 @@ study_job = dg.define_asset_job(
 
 defs = dg.Definitions(
     assets=[*raw_assets, ingest_study_asset, protect_microdata, *analysis_assets, overview_report,
-            technical_report, evaluation_results_asset, evaluation_report],
+            technical_report, evaluation_results_asset, evaluation_report, persona_results_asset,
+            persona_report],
     resources={"study": StudyResource(study_file=default_study_file())},
     jobs=[study_job],
     sensors=[build_raw_files_sensor(study_job)],
