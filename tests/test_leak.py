@@ -80,6 +80,11 @@ def test_no_canary_in_any_artifact(tmp_path):
 
 
 @pytest.mark.slow
+def test_no_canary_in_any_artifact_default_demo_size(tmp_path):
+    _leak_check(tmp_path, 3000)
+
+
+@pytest.mark.slow
 def test_no_canary_in_any_artifact_50000_pupils(tmp_path):
     _leak_check(tmp_path, 50_000)
 
