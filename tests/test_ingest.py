@@ -105,7 +105,9 @@ def test_rerun_gives_identical_tables(small_study, tmp_path):
     first = _contents(study.db_path)
     other = study.model_copy(update={"processed_dir": str(tmp_path)})
     run_ingest(other, books)
-    assert _contents(other.db_path) == first
+    second = _contents(other.db_path)
+    # the shared fixture's database also holds later stages' tables: compare what ingest wrote
+    assert second == {name: first[name] for name in second}
 
 
 def test_non_demo_study_refuses_to_run_without_a_key(small_study, tmp_path):
