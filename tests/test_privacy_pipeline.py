@@ -128,6 +128,7 @@ def erased_run(tmp_path_factory):
     return study, chosen, result, index
 
 
+@pytest.mark.slow  # a second whole-job run: keeps `make test` under 10 minutes
 def test_erased_pupils_appear_in_no_output(erased_run):
     study, chosen, result, index = erased_run
     assert sorted(register_path(study).read_text(encoding="utf-8").split()) == chosen
@@ -140,6 +141,7 @@ def test_erased_pupils_appear_in_no_output(erased_run):
     assert erased_rows >= 2 * ERASED  # each chosen pupil had rows in anon.pupils and anon.pilot
 
 
+@pytest.mark.slow
 def test_pipeline_gates_k_and_writes_meta_disclosure(erased_run):
     study, _, result, _ = erased_run
     steps = {e.step_key: e.event_type_value for e in result.all_events if e.step_key and (
