@@ -39,6 +39,22 @@ def test_s6_invalid_codes_scrubbed_by_default_and_counted_apart(code):
     assert kept.text == f"nr {code}" and kept.counts == {}
 
 
+@pytest.mark.parametrize("code", VALID_CODES)
+def test_codes_written_with_spaces_dots_or_dashes(scrubber, code):
+    for text in (f"kood {code[:3]} {code[3:6]} {code[6:]}.", f"kood {code[:7]} {code[7:]}",
+                 f"kood {code[:5]}-{code[5:]}", f"kood {code[:3]}.{code[3:7]}.{code[7:]}"):
+        result = scrubber.scrub(text)
+        assert result.text.startswith("kood [ISIKUKOOD]") and result.counts == {"personal_code": 1}, text
+        assert scrubber.find(text) == {"personal_code": 1}
+
+
+def test_spaced_digits_that_cannot_be_a_birth_date_are_left_to_the_other_rules(scrubber):
+    assert scrubber.scrub("kuupäev 2023 12 01, 15 tundi").counts == {}
+    assert scrubber.scrub("tel 372 5123 4567").text == "tel [TELEFON]"
+    spaced_invalid = f"{INVALID_CODES[0][:4]} {INVALID_CODES[0][4:]}"
+    assert scrubber.scrub(f"nr {spaced_invalid}").counts == {"personal_code_unverified": 1}
+
+
 def test_longer_digit_runs_are_not_codes():
     assert scrub_text("arve 368052801091").counts.get("personal_code", 0) == 0
 

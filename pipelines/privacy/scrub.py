@@ -14,8 +14,13 @@ personal_code_unverified [ISIKUKOOD]    11 digits with an invalid checksum or da
                                         is still a code (set ``scrub_invalid_codes``
                                         to False to keep them, e.g. for ids of
                                         other registers)
+personal_code (spaced)   [ISIKUKOOD]    11 digits written with spaces, dots or
+                                        dashes inside ("394 031 36526") whose
+                                        digits read as sex/century, a real
+                                        month and day: checksum-valid ones count
+                                        as codes, the others as unverified
 email                  [E-POST]         ``local@domain.tld``
-phone                  [TELEFON]        ``+372``/``00372`` + 7-8 digits, and local
+phone                  [TELEFON]        ``+372``/``00372``/``372`` + 7-8 digits, and local
                                         7-8 digit numbers starting 3-8 (Estonian
                                         numbering plan), with spaces or dashes
 address                [AADRESS]        "Tamme tn 5-12" (street-type word: tn,
@@ -100,9 +105,16 @@ _HOUSE_NUMBER = r"\d{1,3}[a-zA-Z]?(?:\s?[-/]\s?\d{1,3}[a-zA-Z]?)?"
 _SETTLEMENT = r"(?:talu|tallu|küla|külla|alevik|aleviku)(?:s|st|sse|le|lt|l|ni|ga|d|de)?"
 
 _CODE = r"(?P<code>(?:(?<![\w-])(?i:pnoee-|ee))?(?<!\d)(?P<code_digits>\d{11})(?!\d))"
+_SEP = r"[ .\-]?"
+_SPACED_CODE = (
+    r"(?P<spaced_code>(?<![\d+])"
+    + _SEP.join([r"[1-6]", r"\d", r"\d", rf"(?:0{_SEP}[1-9]|1{_SEP}[0-2])", rf"(?:0{_SEP}[1-9]|[12]{_SEP}\d|3{_SEP}[01])",
+                 r"\d", r"\d", r"\d", r"\d"])
+    + r"(?![ .\-]?\d))"
+)
 _EMAIL = r"(?P<email>(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+)"
 _PHONE = (
-    r"(?P<phone>(?:(?<![\w+])\+|(?<!\w)00)372[ -]?\d(?:[ -]?\d){6,7}(?!\d)"
+    r"(?P<phone>(?:(?<![\w+])\+|(?<!\w)00|(?<![\w+]))372[ -]?\d(?:[ -]?\d){6,7}(?!\d)"
     r"|(?<![\w+])[3-8](?:[ -]?\d){6,7}(?!\d))"
 )
 _ADDRESS = (
@@ -194,7 +206,7 @@ class Scrubber:
     def __init__(self, names: Iterable[str] = (), *, scrub_invalid_codes: bool = True) -> None:
         self.scrub_invalid_codes = scrub_invalid_codes
         stems = {stem for name in names for stem in name_stems(name.strip()) if len(stem) >= 2}
-        parts = [_CODE, _EMAIL, _PHONE, _ADDRESS]
+        parts = [_CODE, _SPACED_CODE, _EMAIL, _PHONE, _ADDRESS]
         if stems:
             endings = "|".join(NAME_ENDINGS)
             clitics = "|".join(NAME_CLITICS)
@@ -206,6 +218,10 @@ class Scrubber:
         kind = match.lastgroup
         if kind == "code":
             if ik.is_valid(match.group("code_digits")):
+                return "personal_code"
+            return "personal_code_unverified" if self.scrub_invalid_codes else None
+        if kind == "spaced_code":
+            if ik.is_valid(re.sub(r"\D", "", match.group("spaced_code"))):
                 return "personal_code"
             return "personal_code_unverified" if self.scrub_invalid_codes else None
         return kind
