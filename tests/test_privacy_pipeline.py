@@ -19,8 +19,8 @@ from pipelines.ingest.stage import run_ingest, study_keys
 from pipelines.privacy import disclosure
 from pipelines.privacy.erasure import register_path
 from pipelines.privacy.identity import code_identity, valid_code
-from pipelines.privacy.shareable import (MISSING_RULE, disclosure_report, global_recoding, key_columns, protect,
-                                         records_below_k)
+from pipelines.privacy.shareable import (MISSING_RULE, disclosure_report, global_recoding, key_columns, person_keys,
+                                         protect, records_below_k, release_ids)
 from pipelines.warehouse import read_table
 from tests.artifact_search import index_run, run_whole_job
 from tests.conftest import generate
@@ -49,6 +49,47 @@ def test_shareable_pupils_reach_k_within_each_wave(protected_pupils):
     assert records_below_k(anon, protected.keys_before, k) > len(anon) / 2  # the anon table is far from k
     assert len(table) + protected.records_removed == len(anon)
     assert protected.records_removed < 0.02 * len(anon)
+
+
+def test_shareable_pupils_reach_k_over_their_linked_waves(protected_pupils):
+    study, codebook, anon, protected = protected_pupils
+    assert protected.person == "pupil_id"
+    assert records_below_k(protected.table, protected.keys_after, study.privacy.k_anonymity, "pupil_id") == 0
+    histories = person_keys(protected.table, protected.keys_after, "pupil_id")
+    assert len(histories) == protected.table["pupil_id"].nunique()
+    assert histories.groupby(list(histories.columns), dropna=False).size().min() >= study.privacy.k_anonymity
+
+
+def test_linked_waves_make_classes_per_pupil():
+    """Per wave every class has 5 records, but a pupil's two waves together single out pairs."""
+    baseline = pd.DataFrame({"pupil_id": [f"P-{i}" for i in range(10)], "wave": "baseline",
+                             "grade": ["4-6"] * 10})
+    followup = pd.DataFrame({"pupil_id": [f"P-{i}" for i in range(10)], "wave": "followup",
+                             "grade": ["4-6"] * 5 + ["7-9"] * 5})
+    frame = pd.concat([baseline, followup], ignore_index=True)
+    assert records_below_k(frame, ["wave", "grade"], 5) == 0
+    assert records_below_k(frame, ["wave", "grade"], 5, "pupil_id") == 0
+    moved = frame.copy()
+    moved.loc[15, "grade"] = "4-6"  # a sixth pupil stays in 4-6, leaving 4 who moved on
+    assert records_below_k(moved, ["wave", "grade"], 5) == 4  # the four 7-9 follow-up records
+    assert records_below_k(moved, ["wave", "grade"], 5, "pupil_id") == 8  # their baseline records too
+    assert list(person_keys(moved, ["wave", "grade"], "pupil_id").columns) == [
+        "waves_present", "grade@baseline", "grade@followup"]
+
+
+def test_shareable_tables_have_their_own_pseudonyms(small_study):
+    study, books, _ = small_study
+    keys = study_keys(study)
+    anon = read_table(study.db_path, "anon.pupils").head(50)
+    released = release_ids(anon, books["pupils"], keys, "share.pupils")
+    other = release_ids(anon, books["pupils"], keys, "share.pilot")
+    assert released["pupil_id"].str.fullmatch(r"P-[A-Z2-7]{16}").all()
+    assert not set(released["pupil_id"]) & set(anon["pupil_id"])
+    assert not set(released["pupil_id"]) & set(other["pupil_id"])
+    # within a release the link holds: one original pseudonym, one released pseudonym
+    pairs = pd.DataFrame({"anon": anon["pupil_id"], "released": released["pupil_id"]}).drop_duplicates()
+    assert pairs["anon"].is_unique and pairs["released"].is_unique
+    assert released["pupil_id"].tolist() == release_ids(anon, books["pupils"], keys, "share.pupils")["pupil_id"].tolist()
 
 
 def test_shareable_pupils_are_recoded_and_hold_no_free_text(protected_pupils):
@@ -81,7 +122,8 @@ def test_disclosure_report_measures_before_and_after(protected_pupils):
     study, codebook, anon, protected = protected_pupils
     report = disclosure_report("pupils", anon, protected, study.privacy)
     assert list(report.columns[:5]) == ["table", "stage", "analysis", "measure", "variable"]
-    assert set(report["stage"]) == {"settings", "before", "global_recoding", "local_suppression", "after"}
+    assert set(report["stage"]) == {"settings", "before", "global_recoding", "local_suppression", "after",
+                                    "before_linked", "after_linked"}
 
     def value(stage, measure, variable=""):
         row = report[(report["stage"] == stage) & (report["measure"] == measure) & (report["variable"] == variable)]
@@ -89,6 +131,11 @@ def test_disclosure_report_measures_before_and_after(protected_pupils):
         return row["estimate"].iloc[0]
 
     assert value("after", "records_below_k") == 0
+    assert value("after_linked", "records_below_k") == 0
+    assert value("after_linked", "records") == protected.table["pupil_id"].nunique()
+    assert value("before_linked", "records_below_k") > value("after_linked", "records") / 2
+    linked = report[report["measure"] == "linked_by"]
+    assert linked["variable"].tolist() == ["pupil_id"] and "per person over all waves" in linked["method"].iloc[0]
     assert value("before", "records_below_k") == records_below_k(anon, protected.keys_before, 5)
     assert value("after", "fk_min") >= 5
     assert value("after", "max_individual_risk") <= 1 / 5

@@ -4,8 +4,11 @@ One multi-asset protects every shareable instrument and measures the risk before
 after in the same DuckDB transaction, so the risk table always describes the shareable
 tables beside it. Its k-anonymity checks are blocking: the tables are checked in memory
 before anything is written (nothing is written when k fails), and the written tables are
-read back and checked again for the check result. Messages and metadata carry counts and
-column names only, never a value.
+read back and checked again for the check result; where a table links a pupil's waves, k
+is checked per pupil over the waves too (pipelines/privacy/shareable.py). Each shareable
+table carries its own pseudonyms (``release_ids``), so the share tables cannot be joined to
+each other or to the anon tables. Messages and metadata carry counts and column names
+only, never a value.
 """
 
 import dagster as dg
@@ -14,7 +17,10 @@ from dagster import AssetExecutionContext
 
 from pipelines import warehouse
 from pipelines.assets.common import meta_key
-from pipelines.privacy.shareable import disclosure_report, key_columns, protect, records_below_k
+from pipelines.config import Codebook
+from pipelines.ingest.stage import study_keys
+from pipelines.privacy.shareable import (disclosure_report, key_columns, person_column, protect, records_below_k,
+                                         release_ids)
 from pipelines.resources import StudyResource
 
 SHARED_INSTRUMENTS = ("pupils", "pilot")
@@ -37,7 +43,8 @@ _specs = [
 ]
 _checks = [
     dg.AssetCheckSpec(K_CHECK, asset=["share", i], blocking=True,
-                      description="Every record shares its key (within its wave) with at least k - 1 others.")
+                      description="Every record shares its key (within its wave) with at least k - 1 others, and "
+                                  "every pupil their keys over all waves with at least k - 1 other pupils.")
     for i in SHARED_INSTRUMENTS
 ]
 
@@ -47,17 +54,17 @@ _checks = [
 def protect_microdata(context: AssetExecutionContext, study: StudyResource):
     config, codebooks = study.load()
     k = config.privacy.k_anonymity
+    keys = study_keys(config)
     shared, reports, removed = {}, [], {}
     for name in SHARED_INSTRUMENTS:
         anon = warehouse.read_table(config.db_path, f"anon.{name}")
         protected = protect(anon, codebooks[name], config)
-        shared[name] = protected.table
+        shared[name] = release_ids(protected.table, codebooks[name], keys, f"share.{name}")
         removed[name] = protected.records_removed
         reports.append(disclosure_report(name, anon, protected, config.privacy))
         context.log.info(f"share.{name}: {len(protected.table)} of {len(anon)} records, "
                          f"{protected.records_removed} left out to reach k = {k}")
-    failing = {name: records_below_k(table, key_columns(codebooks[name], table.columns), k)
-               for name, table in shared.items()}
+    failing = {name: _below_k(table, codebooks[name], k) for name, table in shared.items()}
     failing = {name: n for name, n in failing.items() if n}
     if failing:
         for name in SHARED_INSTRUMENTS:
@@ -70,13 +77,20 @@ def protect_microdata(context: AssetExecutionContext, study: StudyResource):
                                             "meta.disclosure": disclosure})
     for name in SHARED_INSTRUMENTS:
         written = warehouse.read_table(config.db_path, f"share.{name}")
-        below = records_below_k(written, key_columns(codebooks[name], written.columns), k)
+        below = _below_k(written, codebooks[name], k)
         yield dg.MaterializeResult(asset_key=["share", name], metadata={
             "dagster/row_count": len(written), "records_left_out": removed[name], "k": k})
         yield dg.AssetCheckResult(asset_key=dg.AssetKey(["share", name]), check_name=K_CHECK, passed=below == 0,
                                   metadata={"records_below_k": below, "k": k, "records": len(written)})
     yield dg.MaterializeResult(asset_key=meta_key("disclosure"), metadata={
         "dagster/row_count": len(disclosure), **_headline(disclosure)})
+
+
+def _below_k(table: pd.DataFrame, codebook: Codebook, k: int) -> int:
+    """Records below k: per wave, and per pupil over the waves where the table links them."""
+    keys = key_columns(codebook, table.columns)
+    person = person_column(codebook, table.columns)
+    return max(records_below_k(table, keys, k), records_below_k(table, keys, k, person) if person else 0)
 
 
 def _headline(disclosure: pd.DataFrame) -> dict[str, float]:

@@ -21,6 +21,8 @@ from pathlib import Path
 #: visible in a table ("P-" pupil, "S-" staff, "K-" kool/school).
 DOMAIN_PREFIX: dict[str, str] = {"pupil": "P-", "staff": "S-", "school": "K-"}
 
+#: The derived key from which each released table's own key is made.
+RELEASE_DOMAIN = "release"
 _KEY_BYTES = 32
 _PSEUDONYM_CHARS = 16  # 80 bits of base32: collision-free far beyond a national cohort
 
@@ -39,12 +41,25 @@ class PseudonymKeys:
     def from_secret(cls, secret: bytes) -> "PseudonymKeys":
         if len(secret) < 16:
             raise ValueError("the pseudonymisation secret is shorter than 16 bytes: make a new one")
-        return cls({d: hmac.new(secret, f"mapstudy/v1/{d}".encode(), hashlib.sha256).digest() for d in DOMAIN_PREFIX})
+        domains = [*DOMAIN_PREFIX, RELEASE_DOMAIN]
+        return cls({d: hmac.new(secret, f"mapstudy/v1/{d}".encode(), hashlib.sha256).digest() for d in domains})
 
     def pseudonym(self, domain: str, identity: str) -> str:
         """Pseudonym of an already-normalised identity string in a domain."""
         digest = hmac.new(self._keys[domain], identity.encode("utf-8"), hashlib.sha256).digest()
         return DOMAIN_PREFIX[domain] + base64.b32encode(digest).decode("ascii")[:_PSEUDONYM_CHARS]
+
+    def release_pseudonym(self, release: str, pseudonym: str) -> str:
+        """The pseudonym a released table shows instead of ``pseudonym``.
+
+        Each released table (``share.pupils``, ``share.pilot`` ...) gets its own key, so
+        rows link within the table (a pupil's waves) but not across released tables or to
+        the anon tables: a key history across tables would be longer than the one whose
+        k-anonymity was measured. The prefix of the original pseudonym is kept.
+        """
+        release_key = hmac.new(self._keys[RELEASE_DOMAIN], release.encode("utf-8"), hashlib.sha256).digest()
+        digest = hmac.new(release_key, pseudonym.encode("utf-8"), hashlib.sha256).digest()
+        return pseudonym[:2] + base64.b32encode(digest).decode("ascii")[:_PSEUDONYM_CHARS]
 
     def __repr__(self) -> str:  # keep keys out of tracebacks, logs and debuggers' output
         return "PseudonymKeys(<hidden>)"

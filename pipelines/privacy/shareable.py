@@ -24,6 +24,17 @@ within one wave is k different pupils (without the wave, one pupil's two waves c
 fill a class). Derived columns are recomputed from the protected values, so a derived
 copy of a quasi-identifier (``male`` from ``sex``) is suppressed with it.
 
+Linked waves: a shareable table keeps its pupil pseudonym so that baseline and follow-up
+(or pre and post) still link, and so an attacker sees each pupil's keys in every wave at
+once (grade stage 4-6 at baseline and 7-9 at follow-up picks out who was in grade 6).
+Where a table has both a wave and a person column, classes are therefore formed on the
+person: one row per pupil holding the waves the pupil is in and the key of each wave side
+by side (:func:`person_keys`), and local suppression and removal work on those rows. Every
+pupil then shares the whole history of keys with at least k - 1 others, which implies k
+within every wave. Across shareable tables the pseudonyms differ (the asset re-keys each
+table, pipelines/privacy/pseudonyms.py ``release_pseudonym``), so tables cannot be joined
+into a longer key than the one measured here.
+
 Missing values in keys use disclosure.py's ``own_category`` rule: a released gap is
 visible to an attacker, so it is a value (ARX's semantics); sdcMicro's default
 (missing matches anything) would count a record safe by classes that need not exist.
@@ -41,7 +52,9 @@ import pandas as pd
 from analyses.tidy import tidy_frame
 from pipelines.config import Codebook, Privacy, Study
 from pipelines.ingest.stage import derived_columns
+from pipelines.ingest.typing import ID_COLUMN
 from pipelines.privacy import disclosure
+from pipelines.privacy.pseudonyms import PseudonymKeys
 
 MISSING_RULE = disclosure.OWN_CATEGORY
 MISSING_RULE_REASON = (
@@ -52,6 +65,8 @@ MISSING_RULE_REASON = (
 #: Columns of an anon table never shared: data-quality bookkeeping, not analysis.
 NOT_SHARED = ("identity_match", "source")
 STRATUM = "wave"
+#: The person-level key column holding which waves a pupil is in ("baseline+followup").
+PRESENCE = "waves_present"
 ID_COLUMNS = ["table", "stage", "analysis", "measure", "variable"]
 
 
@@ -64,7 +79,8 @@ class ProtectedTable:
     recoded records after local suppression (same index), before removal;
     ``keys_before`` / ``keys_after``: the key columns of the anon and the shareable table
     (the stratum first when there is one); ``sensitive``: sensitive columns measured for
-    l-diversity; ``records_removed``: records left out because no suppression reached k.
+    l-diversity; ``records_removed``: records left out because no suppression reached k;
+    ``person``: the pseudonym column whose waves were protected together, if any.
     """
 
     table: pd.DataFrame
@@ -74,6 +90,7 @@ class ProtectedTable:
     keys_after: list[str]
     sensitive: list[str]
     records_removed: int
+    person: str | None = None
 
 
 def quasi_identifiers(codebook: Codebook, columns: Sequence[str]) -> list[str]:
@@ -121,10 +138,44 @@ def global_recoding(frame: pd.DataFrame, privacy: Privacy, county_names: Mapping
     return recoded
 
 
-def _local_suppression(frame: pd.DataFrame, keys: list[str], k: int) -> pd.DataFrame:
-    """Local suppression within each stratum (wave), so classes never span waves."""
+def person_column(codebook: Codebook, columns: Sequence[str]) -> str | None:
+    """The pseudonym column that links a person's waves, when the table has waves too."""
+    person = ID_COLUMN.get(codebook.unit)
+    return person if person in columns and STRATUM in columns else None
+
+
+def person_keys(frame: pd.DataFrame, keys: Sequence[str], person: str) -> pd.DataFrame:
+    """One row per person: the waves present, then every key of every wave (``key@wave``).
+
+    A wave the person is not in is missing in its ``key@wave`` columns; the presence column
+    tells that apart from a suppressed value.
+    """
+    suppressible = [c for c in keys if c != STRATUM]
+    if frame.duplicated([person, STRATUM]).any():
+        raise ValueError(f"more than one record per {person} and {STRATUM}: cannot form person-level keys")
+    waves = sorted(frame[STRATUM].dropna().astype(str).unique())
+    by_wave = frame.assign(**{STRATUM: frame[STRATUM].astype(str)}).set_index([person, STRATUM])[suppressible]
+    wide = pd.DataFrame(index=pd.Index(frame[person].unique(), name=person))
+    present = {}
+    for wave in waves:
+        part = by_wave.xs(wave, level=STRATUM)
+        present[wave] = wide.index.isin(part.index)
+        for key in suppressible:
+            wide[f"{key}@{wave}"] = part[key].reindex(wide.index)
+    wide.insert(0, PRESENCE, ["+".join(w for w in waves if present[w][i]) for i in range(len(wide))])
+    return wide
+
+
+def _wide_columns(wide: pd.DataFrame) -> list[str]:
+    return [c for c in wide.columns if c != PRESENCE]
+
+
+def _local_suppression(frame: pd.DataFrame, keys: list[str], k: int, persons: pd.Series | None) -> pd.DataFrame:
+    """Local suppression to k: per person across waves when ``persons`` is given, else per wave."""
     if frame.empty:
         return frame.copy()
+    if persons is not None:
+        return _linked_local_suppression(frame, keys, k, persons)
     if STRATUM not in frame.columns:
         return disclosure.local_suppression(frame, keys, k=k, missing=MISSING_RULE).frame
     parts = [disclosure.local_suppression(part, keys, k=k, missing=MISSING_RULE).frame
@@ -132,12 +183,46 @@ def _local_suppression(frame: pd.DataFrame, keys: list[str], k: int) -> pd.DataF
     return pd.concat(parts).loc[frame.index]
 
 
-def records_below_k(frame: pd.DataFrame, keys: Sequence[str], k: int) -> int:
-    """How many records share their key (see :func:`key_columns`) with fewer than k - 1 others."""
+def _linked_local_suppression(frame: pd.DataFrame, keys: list[str], k: int, persons: pd.Series) -> pd.DataFrame:
+    """Suppress on person-level keys (grouped by the waves present), then write back per record."""
+    person = persons.name
+    linked = frame.assign(**{person: persons})
+    wide = person_keys(linked, [STRATUM, *keys], person)
+    columns = _wide_columns(wide)
+    parts = [disclosure.local_suppression(part, columns, k=k, missing=MISSING_RULE).frame
+             for _, part in wide.groupby(PRESENCE, sort=True)]
+    wide = pd.concat(parts)
+    result = frame.copy()
+    waves = linked[STRATUM].astype(str)
+    for wave in waves.unique():
+        rows = (waves == wave).to_numpy()
+        for key in keys:
+            result.loc[rows, key] = wide[f"{key}@{wave}"].reindex(linked.loc[rows, person]).to_numpy()
+    return result
+
+
+def _person_fk(frame: pd.DataFrame, keys: Sequence[str], person: str) -> pd.Series:
+    """Per record: how many persons share its person's whole key history."""
+    wide = person_keys(frame, keys, person)
+    fk = disclosure.key_frequencies(wide, [PRESENCE, *_wide_columns(wide)], missing=MISSING_RULE)["fk"]
+    return pd.Series(fk.to_numpy(dtype=float), index=wide.index).reindex(frame[person]).set_axis(frame.index)
+
+
+def record_fk(frame: pd.DataFrame, keys: Sequence[str], person: str | None = None) -> np.ndarray:
+    """Class size per record: of its key within the wave, or of its person's history."""
+    if person is not None:
+        return _person_fk(frame, keys, person).to_numpy(dtype=float)
+    return disclosure.key_frequencies(frame, keys, missing=MISSING_RULE)["fk"].to_numpy(dtype=float)
+
+
+def records_below_k(frame: pd.DataFrame, keys: Sequence[str], k: int, person: str | None = None) -> int:
+    """How many records share their key (see :func:`key_columns`) with fewer than k - 1 others.
+
+    With ``person``, a record's class is its person's key history (:func:`person_keys`).
+    """
     if frame.empty:
         return 0
-    fk = disclosure.key_frequencies(frame, keys, missing=MISSING_RULE)["fk"]
-    return int((fk.to_numpy(dtype=float) < k).sum())
+    return int((record_fk(frame, keys, person) < k).sum())
 
 
 def _recompute_derived(frame: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
@@ -164,16 +249,34 @@ def protect(anon: pd.DataFrame, codebook: Codebook, study: Study) -> ProtectedTa
     if not suppressible:
         raise ValueError("the shareable table has no quasi-identifier left: check privacy.share_recoding")
     recoded[suppressible] = recoded[suppressible].convert_dtypes()  # nullable, so a value can be suppressed
+    person = person_column(codebook, recoded.columns)
+    persons = recoded[person] if person else None
     suppressed = recoded.copy()
-    suppressed[suppressible] = _local_suppression(recoded[keys_after], suppressible, k)[suppressible]
+    suppressed[suppressible] = _local_suppression(recoded[keys_after], suppressible, k, persons)[suppressible]
     keep = np.ones(len(suppressed), dtype=bool)
     if len(suppressed):
-        keep = disclosure.key_frequencies(suppressed, keys_after, missing=MISSING_RULE)["fk"].to_numpy(dtype=float) >= k
+        keep = record_fk(suppressed, keys_after, person) >= k
     table = _recompute_derived(suppressed[keep].reset_index(drop=True), codebook)
     return ProtectedTable(
         table=table, recoded=recoded, suppressed=suppressed, keys_before=keys_before, keys_after=keys_after,
-        sensitive=sensitive_attributes(codebook, anon.columns), records_removed=int((~keep).sum()),
+        sensitive=sensitive_attributes(codebook, anon.columns), records_removed=int((~keep).sum()), person=person,
     )
+
+
+def pseudonym_columns(codebook: Codebook, columns: Sequence[str]) -> list[str]:
+    """Columns holding pseudonyms: the unit's id and every pseudonymised variable."""
+    names = {*ID_COLUMN.values()} | {f"{n}_id" for n, v in codebook.variables.items() if v.transform == "pseudonymise"}
+    return [c for c in columns if c in names]
+
+
+def release_ids(table: pd.DataFrame, codebook: Codebook, keys: PseudonymKeys, release: str) -> pd.DataFrame:
+    """``table`` with every pseudonym replaced by the release's own (see ``release_pseudonym``)."""
+    released = table.copy()
+    for column in pseudonym_columns(codebook, table.columns):
+        distinct = released[column].dropna().unique()
+        mapping = {p: keys.release_pseudonym(release, p) for p in distinct}
+        released[column] = released[column].map(mapping)
+    return released
 
 
 def _labelled(frame: pd.DataFrame, table: str, stage: str) -> pd.DataFrame:
@@ -193,6 +296,10 @@ def _settings_rows(table: str, protected: ProtectedTable, privacy: Privacy, n: i
         {"measure": "records_removed", "estimate": protected.records_removed,
          "method": "records still below k after local suppression, left out of the shareable table"},
     ]
+    if protected.person:
+        rows.append({"measure": "linked_by", "variable": protected.person,
+                     "method": "classes formed per person over all waves (the waves present and each wave's key); "
+                               "k within each wave follows; stages before_linked/after_linked count persons"})
     rows += [{"measure": "key_before", "variable": c, "method": "quasi-identifier of the anon table"}
              for c in protected.keys_before]
     rows += [{"measure": "key_after", "variable": c, "method": "quasi-identifier of the shareable table"}
@@ -214,11 +321,18 @@ def _risk(frame: pd.DataFrame, keys: list[str], sensitive: list[str], privacy: P
     return disclosure.risk_summary(risks, k=privacy.k_anonymity, l=privacy.l_diversity, missing=MISSING_RULE)
 
 
+def _linked_risk(frame: pd.DataFrame, keys: list[str], person: str, privacy: Privacy) -> pd.DataFrame:
+    """Risk of the person-level keys: one record per person, over every wave."""
+    wide = person_keys(frame, keys, person)
+    return _risk(wide, [PRESENCE, *_wide_columns(wide)], [], privacy)
+
+
 def disclosure_report(name: str, anon: pd.DataFrame, protected: ProtectedTable, privacy: Privacy) -> pd.DataFrame:
     """The ``meta.disclosure`` rows of one table: settings, risk before and after, loss.
 
     Columns: table, stage (settings, before = the anon table, global_recoding and
-    local_suppression = the information each step lost, after = the shareable table),
+    local_suppression = the information each step lost, after = the shareable table,
+    and where waves link, before_linked / after_linked = the same per person over waves),
     analysis, measure, variable, the tidy estimate columns, threshold, method,
     ci_method, correction (the missing-value rule). Risk rows are
     :func:`disclosure.risk_summary`'s; loss rows :func:`disclosure.information_loss`'s.
@@ -238,5 +352,11 @@ def disclosure_report(name: str, anon: pd.DataFrame, protected: ProtectedTable, 
     if len(protected.table):
         parts.append(_labelled(_risk(protected.table, protected.keys_after, protected.sensitive, privacy),
                                f"share.{name}", "after"))
+    if protected.person and len(anon):
+        parts.append(_labelled(_linked_risk(anon, protected.keys_before, protected.person, privacy),
+                               f"anon.{name}", "before_linked"))
+    if protected.person and len(protected.table):
+        parts.append(_labelled(_linked_risk(protected.table, protected.keys_after, protected.person, privacy),
+                               f"share.{name}", "after_linked"))
     report = pd.concat(parts, ignore_index=True)
     return report[[c for c in parts[0].columns]]
