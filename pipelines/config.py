@@ -156,12 +156,12 @@ class Secret(_Strict):
 
 
 #: Global recoding of an anon column in the shareable tables (pipelines/privacy/shareable.py).
-ShareRecoding = Literal["keep", "drop", "age_bands", "grade_bands", "county_if_small"]
+ShareRecoding = Literal["keep", "drop", "age_bands", "grade_bands", "county_if_small", "month"]
 
 
 def _default_share_recoding() -> dict[str, ShareRecoding]:
     return {"school_id": "drop", "birth_year": "drop", "age": "age_bands", "grade": "grade_bands",
-            "municipality": "county_if_small"}
+            "municipality": "county_if_small", "assessed_on": "month"}
 
 
 class Privacy(_Strict):

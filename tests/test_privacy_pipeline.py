@@ -118,6 +118,16 @@ def test_small_municipalities_become_their_county():
     assert set(recoded["grade"]) == {"1-3"} and set(recoded["age"]) == {"7-9"}
 
 
+def test_event_dates_are_shared_as_their_month(small_study):
+    study, books, _ = small_study
+    anon = read_table(study.db_path, "anon.pilot")
+    shared = protect(anon, books["pilot"], study).table
+    assert anon["assessed_on"].notna().any()
+    assert shared["assessed_on"].dropna().str.fullmatch(r"\d{4}-\d{2}").all()
+    report = disclosure_report("pilot", anon, protect(anon, books["pilot"], study), study.privacy)
+    assert "global recoding: month" in set(report.loc[report["variable"] == "assessed_on", "method"])
+
+
 def test_disclosure_report_measures_before_and_after(protected_pupils):
     study, codebook, anon, protected = protected_pupils
     report = disclosure_report("pupils", anon, protected, study.privacy)

@@ -303,6 +303,12 @@ def grade_bands(grades: pd.Series, stages: Mapping[str, tuple[int, int]] = SCHOO
     return recoded
 
 
+def year_month(dates: pd.Series) -> pd.Series:
+    """Dates as "YYYY-MM" text: the day of an event can single a pupil out, the month rarely."""
+    parsed = pd.to_datetime(dates, errors="coerce")
+    return parsed.dt.strftime("%Y-%m").astype("string").where(parsed.notna())
+
+
 def merge_small_municipalities(
     municipalities: pd.Series, county_of: Mapping[str, str], min_records: int
 ) -> pd.Series:

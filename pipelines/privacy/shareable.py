@@ -7,8 +7,9 @@ measures of pipelines/privacy/disclosure.py:
 
 1. **Global recoding**, per the study's ``privacy.share_recoding``: grades into the
    Estonian school stages, ages into school-age bands, municipalities with fewer than
-   ``privacy.small_municipality`` records into their county, the school pseudonym and
-   the birth year dropped (defaults; see pipelines/config.py). Free text, the identity
+   ``privacy.small_municipality`` records into their county, dates of events (the pilot's
+   assessment date) to their month, the school pseudonym and the birth year dropped
+   (defaults; see pipelines/config.py). Free text, the identity
    match and the source file name are never shared.
 2. **Local suppression** (sdcMicro's ``localSuppression`` heuristic) until every record
    shares its key with at least ``privacy.k_anonymity - 1`` others. Suppressing a
@@ -132,6 +133,8 @@ def global_recoding(frame: pd.DataFrame, privacy: Privacy, county_names: Mapping
             recoded[column] = disclosure.age_bands(recoded[column])
         elif how == "grade_bands":
             recoded[column] = disclosure.grade_bands(recoded[column])
+        elif how == "month":
+            recoded[column] = disclosure.year_month(recoded[column])
         elif how == "county_if_small":
             recoded[column] = disclosure.merge_small_municipalities(
                 recoded[column], county_names, max(privacy.small_municipality, 1))
@@ -307,7 +310,8 @@ def _settings_rows(table: str, protected: ProtectedTable, privacy: Privacy, n: i
     rows += [{"measure": "sensitive", "variable": c, "method": "sensitive attribute measured for l-diversity"}
              for c in protected.sensitive]
     rows += [{"measure": "recoding", "variable": c, "method": f"global recoding: {how}"}
-             for c, how in privacy.share_recoding.items() if c in protected.keys_before]
+             for c, how in privacy.share_recoding.items()
+             if c in protected.keys_before or c in protected.recoded.columns]
     for row in rows:
         row.update({"table": table, "stage": "settings", "analysis": "disclosure_control", "n": n,
                     "correction": disclosure._RULE_LABEL[MISSING_RULE]})
