@@ -29,7 +29,7 @@ import duckdb
 import pytest
 
 from pipelines.config import PROJECT_ROOT
-from tests.artifact_search import ArtifactIndex, index_run, run_whole_job, words
+from tests.artifact_search import ArtifactIndex, index_run, run_whole_job, words, words_of
 from tests.conftest import generate
 
 LEAK_PUPILS = 400
@@ -46,8 +46,13 @@ def fixed_words() -> str:
 
 
 def ordinary_words(canaries: dict[str, list[str]]) -> set[str]:
-    vocabulary = fixed_words()
-    return {c for values in canaries.values() for c in values if words(c).strip() and words(c) in vocabulary}
+    """Canaries whose words occur, as a consecutive run, in the project's fixed texts."""
+    vocabulary = fixed_words().split()
+    distinct = sorted({c for values in canaries.values() for c in values})
+    runs = [w.split() for w in words_of(distinct)]
+    longest = max((len(r) for r in runs), default=0)
+    known = {" ".join(vocabulary[i:i + n]) for n in range(1, longest + 1) for i in range(len(vocabulary) - n + 1)}
+    return {c for c, run in zip(distinct, runs) if run and " ".join(run) in known}
 
 
 def run_and_search(tmp_path, pupils: int):
