@@ -27,7 +27,8 @@ from pipelines.privacy.cells import audit_html_tables
 from pipelines.render import overview
 from pipelines.render.engine import RenderError, render_report
 from pipelines.render.notebook import REMOVE_CELL, REMOVE_INPUT, expand_includes, inject_parameters, read_qmd
-from pipelines.render.tables import format_date, published_cells, report_table
+from pipelines.render.figures import horizontal_bars
+from pipelines.render.tables import format_date, published_cells, published_counts, report_table
 from pipelines.render.texts import LANGUAGES, load_texts
 
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
@@ -218,6 +219,26 @@ def test_row_total_and_known_totals_trigger_secondary_suppression():
     cells = published_cells(municipalities, lang="en", min_cell=5, counts=["n"], known_totals="county")
     assert list(cells["n"]) == ["<5", "40", "x", "<5"]  # the county total is published elsewhere
     assert list(published_cells(municipalities, lang="en", min_cell=5, counts=["n"])["n"]) == ["<5", "40", "9", "<5"]
+
+
+def test_charts_draw_only_what_the_table_publishes():
+    """A bar of a secondary-suppressed cell would give back the count the table hides."""
+    municipalities = pd.DataFrame({"county": ["v", "v", "v", "t", "t"], "kov": ["a", "b", "c", "d", "e"],
+                                   "baseline": [3, 40, 9, 2, 30], "followup": [6, 38, 12, 7, 29]})
+    protection = {"min_cell": 5, "counts": ["baseline", "followup"], "known_totals": "county"}
+    cells = published_cells(municipalities, lang="en", **protection)
+    published = published_counts(municipalities, **protection)
+    assert (cells == "x").any().any()  # the case that matters is present
+    for column in protection["counts"]:
+        for row in municipalities.index:
+            shown, value, mark = cells.at[row, column], published.values.at[row, column], published.marks.at[row, column]
+            if mark:
+                assert pd.isna(value) and mark == shown
+            else:
+                assert shown == f"{value:,.0f}"
+    figure = horizontal_bars(municipalities, category="kov", series=["baseline", "followup"],
+                             series_labels=["Baseline", "Follow-up"], xlabel="Pupils", published=published, alt="x")
+    assert figure.png.startswith(b"\x89PNG")
 
 
 def test_report_table_marks_count_cells_for_the_html_audit():

@@ -23,6 +23,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from pipelines.render.tables import PublishedCounts  # noqa: E402
+
 #: The chart style: readable at print size, no top/right frame, fixed SVG id salt.
 STYLE: dict[str, object] = {
     "font.family": "DejaVu Sans",
@@ -83,13 +85,15 @@ def horizontal_bars(
     series: Sequence[str],
     series_labels: Sequence[str],
     xlabel: str,
-    min_cell: int,
+    published: PublishedCounts,
     alt: str,
 ) -> ReportFigure:
     """Grouped horizontal bars of counts, one group per ``category`` row.
 
-    Counts in 1..min_cell-1 are drawn as no bar with a ``<min_cell`` mark, the chart
-    form of the tables' suppression. Categories keep the frame's order, top to bottom.
+    The bars are ``published`` (:func:`pipelines.render.tables.published_counts` of the
+    same protection as the table the chart illustrates): a suppressed count is drawn as no
+    bar with the table's mark (``<min_cell`` or ``x``), so the chart never shows a count
+    the table hides. Categories keep the frame's order, top to bottom.
     """
     with plt.rc_context(STYLE):
         n_rows, n_series = len(frame), len(series)
@@ -97,13 +101,13 @@ def horizontal_bars(
         height = 0.8 / max(n_series, 1)
         positions = np.arange(n_rows)[::-1]
         for i, (column, label) in enumerate(zip(series, series_labels, strict=True)):
-            values = pd.to_numeric(frame[column], errors="coerce").fillna(0).to_numpy(dtype=float)
-            small = (values > 0) & (values < min_cell)
+            values = published.values[column].fillna(0).to_numpy(dtype=float)
+            marks = published.marks[column].to_numpy(dtype=object)
             offsets = positions + (n_series - 1) / 2 * height - i * height
-            ax.barh(offsets, np.where(small, 0, values), height=height * 0.95,
-                    color=PALETTE[i % len(PALETTE)], label=label)
-            for y in offsets[small]:
-                ax.text(0, y, f" <{min_cell}", va="center", ha="left", fontsize=7)
+            ax.barh(offsets, values, height=height * 0.95, color=PALETTE[i % len(PALETTE)], label=label)
+            for y, mark in zip(offsets, marks, strict=True):
+                if mark:
+                    ax.text(0, y, f" {mark}", va="center", ha="left", fontsize=7)
         ax.set_yticks(positions, [str(c) for c in frame[category]])
         ax.set_xlabel(xlabel)
         ax.tick_params(axis="y", length=0)

@@ -20,7 +20,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from pipelines.render.figures import ReportFigure
-from pipelines.render.tables import report_table
+from pipelines.render.tables import PublishedCounts, published_counts, report_table
 from pipelines.render.texts import Texts, load_texts
 
 @dataclass(frozen=True)
@@ -102,6 +102,18 @@ class Report:
         display(report_table(frame, lang=self.lang, min_cell=self.min_cell, counts=counts, shares=shares,
                              row_total=row_total, known_totals=known_totals, labels=labels,
                              caption=caption, note=note))
+
+    def published_counts(
+        self,
+        frame: pd.DataFrame,
+        *,
+        counts: Sequence[str],
+        row_total: str | None = None,
+        known_totals: str | bool | None = None,
+    ) -> PublishedCounts:
+        """The counts a table of ``frame`` with the same arguments shows: for its chart."""
+        return published_counts(frame, min_cell=self.min_cell, counts=counts, row_total=row_total,
+                                known_totals=known_totals)
 
     def show_fingerprint(self, fingerprint: str | None, length: int) -> None:
         """Display the first ``length`` characters of the run fingerprint, prominently."""

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from pipelines.privacy.cells import ProtectedTable as ProtectedCells
 from pipelines.privacy.cells import protect_table
 
 #: Shown for a count hidden by secondary suppression.
@@ -100,27 +101,14 @@ def published_cells(
         raise ValueError(f"a share's numerator and base must be count columns too: {uncounted}")
     if not counts:
         return frame.apply(lambda column: [plain_cell(v, lang) for v in column]).astype(object)
-    with_totals = known_totals is True or isinstance(known_totals, str)
-    if isinstance(known_totals, str):
-        blocks = [group for _, group in frame.groupby(known_totals, sort=False, dropna=False)]
-    else:
-        blocks = [frame]
     shown = []
-    for block in blocks:
-        table = block.copy()
-        if with_totals:
-            total = {c: block[c].sum() for c in counts}
-            table = pd.concat([table, pd.DataFrame([total], index=[KNOWN_TOTAL])])
-        protected = protect_table(
-            table, list(counts), row_total=row_total, total_row=KNOWN_TOTAL if with_totals else None,
-            percent_of=shares, threshold=min_cell, secondary_marker=SECONDARY_MARK,
-        )
+    for table, protected in _protected_blocks(frame, min_cell, counts, shares, row_total, known_totals):
         cells = table.astype(object).copy()
         for column in table.columns:
             if column in counts:
                 cells[column] = [
-                    (f"<{min_cell}" if protected.primary.at[r, column] else SECONDARY_MARK)
-                    if protected.suppressed.at[r, column] else format_number(float(table.at[r, column]), lang)
+                    _mark(protected, r, column, min_cell) if protected.suppressed.at[r, column]
+                    else format_number(float(table.at[r, column]), lang)
                     for r in table.index
                 ]
             elif column in shares:
@@ -134,6 +122,73 @@ def published_cells(
                 cells[column] = [plain_cell(v, lang) for v in table[column]]
         shown.append(cells.drop(index=[KNOWN_TOTAL], errors="ignore"))
     return pd.concat(shown).loc[frame.index]
+
+
+def _mark(protected: ProtectedCells, row: object, column: str, min_cell: int) -> str:
+    return f"<{min_cell}" if protected.primary.at[row, column] else SECONDARY_MARK
+
+
+def _protected_blocks(
+    frame: pd.DataFrame,
+    min_cell: int,
+    counts: Sequence[str],
+    shares: Mapping[str, tuple[str, str]],
+    row_total: str | None,
+    known_totals: str | bool | None,
+) -> list[tuple[pd.DataFrame, ProtectedCells]]:
+    """The frame in its protection blocks (one, or one per ``known_totals`` group), each
+    with its known-total row when there is one, and :func:`protect_table`'s result."""
+    with_totals = known_totals is True or isinstance(known_totals, str)
+    if isinstance(known_totals, str):
+        blocks = [group for _, group in frame.groupby(known_totals, sort=False, dropna=False)]
+    else:
+        blocks = [frame]
+    protected_blocks = []
+    for block in blocks:
+        table = block.copy()
+        if with_totals:
+            total = {c: block[c].sum() for c in counts}
+            table = pd.concat([table, pd.DataFrame([total], index=[KNOWN_TOTAL])])
+        protected = protect_table(
+            table, list(counts), row_total=row_total, total_row=KNOWN_TOTAL if with_totals else None,
+            percent_of=shares, threshold=min_cell, secondary_marker=SECONDARY_MARK,
+        )
+        protected_blocks.append((table, protected))
+    return protected_blocks
+
+
+@dataclass(frozen=True)
+class PublishedCounts:
+    """The count columns of a table as a report publishes them, for charts.
+
+    ``values``: the counts, missing where suppressed; ``marks``: ``""`` where a count is
+    shown, else what the table shows instead (``<min_cell`` or ``x``). A chart drawn from
+    these shows exactly what the table beside it shows: a bar of a secondary-suppressed
+    cell would give back the count the table hides.
+    """
+
+    values: pd.DataFrame
+    marks: pd.DataFrame
+
+
+def published_counts(
+    frame: pd.DataFrame,
+    *,
+    min_cell: int,
+    counts: Sequence[str],
+    row_total: str | None = None,
+    known_totals: str | bool | None = None,
+) -> PublishedCounts:
+    """The ``counts`` of ``frame`` after the same protection :func:`published_cells` applies."""
+    frame = frame.reset_index(drop=True)
+    values, marks = [], []
+    for table, protected in _protected_blocks(frame, min_cell, counts, {}, row_total, known_totals):
+        body = table.drop(index=[KNOWN_TOTAL], errors="ignore")
+        hidden = protected.suppressed.loc[body.index, list(counts)]
+        values.append(body[list(counts)].astype(float).mask(hidden))
+        marks.append(pd.DataFrame({c: [_mark(protected, r, c, min_cell) if hidden.at[r, c] else "" for r in body.index]
+                                   for c in counts}, index=body.index))
+    return PublishedCounts(pd.concat(values).loc[frame.index], pd.concat(marks).loc[frame.index])
 
 
 @dataclass(frozen=True)
