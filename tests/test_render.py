@@ -26,7 +26,8 @@ import pytest
 from pipelines.privacy.cells import audit_html_tables
 from pipelines.render import overview
 from pipelines.render.engine import RenderError, render_report
-from pipelines.render.notebook import REMOVE_CELL, REMOVE_INPUT, expand_includes, inject_parameters, read_qmd
+from pipelines.render.notebook import (REMOVE_CELL, REMOVE_INPUT, execute, expand_includes, inject_parameters,
+                                       read_qmd)
 from pipelines.render.figures import horizontal_bars
 from pipelines.render.tables import format_date, published_cells, published_counts, report_table
 from pipelines.render.texts import LANGUAGES, load_texts
@@ -305,6 +306,16 @@ def test_variables_provenance_and_fingerprint(con):
 
 
 # --- reading a .qmd ------------------------------------------------------------------
+
+
+def test_report_kernels_talk_over_encrypted_sockets(tmp_path):
+    """The kernel's channels carry study results: CurveZMQ keys, not plain TCP."""
+    (tmp_path / "k.qmd").write_text("```{python}\nfrom ipykernel.kernelapp import IPKernelApp\n"
+                                    "print(IPKernelApp.instance().curve_secretkey is not None)\n```\n",
+                                    encoding="utf-8")
+    notebook, _ = read_qmd(tmp_path / "k.qmd")
+    execute(notebook, tmp_path, "k.qmd")
+    assert notebook.cells[0].outputs[0]["text"] == "True\n"
 
 
 def test_read_qmd_turns_cell_options_into_tags(tmp_path):

@@ -28,6 +28,7 @@ import nbformat
 import yaml
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from traitlets.config import Config
 
 #: ``{{< include path >}}``: Quarto's shortcode for shared partials.
 INCLUDE = re.compile(r"^\{\{<\s*include\s+(\S+)\s*>\}\}\s*$", re.MULTILINE)
@@ -140,10 +141,16 @@ def kernel_environment() -> dict[str, str]:
 
 
 def execute(notebook: nbformat.NotebookNode, workdir: Path, name: str) -> None:
-    """Run every cell in a fresh ``python3`` kernel with ``workdir`` as working directory."""
+    """Run every cell in a fresh ``python3`` kernel with ``workdir`` as working directory.
+
+    The kernel's sockets are CurveZMQ-encrypted with keys made for this kernel alone
+    (``transport_encryption="required"``): report cells carry study results, and plain
+    TCP on localhost would let any local process read them.
+    """
     client = NotebookClient(
         notebook,
         kernel_name="python3",
+        config=Config({"KernelManager": {"transport_encryption": "required"}}),
         timeout=CELL_TIMEOUT,
         startup_timeout=STARTUP_TIMEOUT,
         record_timing=False,
