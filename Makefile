@@ -11,6 +11,10 @@ export DAGSTER_HOME             := $(CURDIR)
 export MAPSTUDY_DAGSTER_STORAGE := $(CURDIR)/.mapstudy/dagster
 export MAPSTUDY_DAGSTER_LOGS    := $(CURDIR)/.mapstudy/logs
 export UV_PYTHON                := $(PYTHON)
+# Install packages with their bytecode compiled: where PYTHONDONTWRITEBYTECODE is set (CI
+# images often set it) every process, and every report kernel, would otherwise compile
+# some 2,600 modules again (13 s to import the code location, 5 s with bytecode).
+export UV_COMPILE_BYTECODE      := 1
 
 PUPILS ?= 3000
 SEED   ?= 20231
