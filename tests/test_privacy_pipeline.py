@@ -75,6 +75,11 @@ def test_linked_waves_make_classes_per_pupil():
     assert records_below_k(moved, ["wave", "grade"], 5, "pupil_id") == 8  # their baseline records too
     assert list(person_keys(moved, ["wave", "grade"], "pupil_id").columns) == [
         "waves_present", "grade@baseline", "grade@followup"]
+    # a record without a pupil id is a person of its own, in whichever wave it is
+    unlinked = pd.concat([frame, pd.DataFrame({"pupil_id": [None, None], "wave": ["baseline", "followup"],
+                                               "grade": ["4-6", "4-6"]})], ignore_index=True)
+    assert len(person_keys(unlinked, ["wave", "grade"], "pupil_id")) == 12
+    assert records_below_k(unlinked, ["wave", "grade"], 5, "pupil_id") == 2
 
 
 def test_shareable_tables_have_their_own_pseudonyms(small_study):

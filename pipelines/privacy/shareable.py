@@ -154,10 +154,11 @@ def person_keys(frame: pd.DataFrame, keys: Sequence[str], person: str) -> pd.Dat
     tells that apart from a suppressed value.
     """
     suppressible = [c for c in keys if c != STRATUM]
+    frame = _linkable(frame, person)
     if frame.duplicated([person, STRATUM]).any():
         raise ValueError(f"more than one record per {person} and {STRATUM}: cannot form person-level keys")
-    waves = sorted(frame[STRATUM].dropna().astype(str).unique())
-    by_wave = frame.assign(**{STRATUM: frame[STRATUM].astype(str)}).set_index([person, STRATUM])[suppressible]
+    waves = sorted(frame[STRATUM].unique())
+    by_wave = frame.set_index([person, STRATUM])[suppressible]
     wide = pd.DataFrame(index=pd.Index(frame[person].unique(), name=person))
     present = {}
     for wave in waves:
@@ -167,6 +168,13 @@ def person_keys(frame: pd.DataFrame, keys: Sequence[str], person: str) -> pd.Dat
             wide[f"{key}@{wave}"] = part[key].reindex(wide.index)
     wide.insert(0, PRESENCE, ["+".join(w for w in waves if present[w][i]) for i in range(len(wide))])
     return wide
+
+
+def _linkable(frame: pd.DataFrame, person: str) -> pd.DataFrame:
+    """Person and wave as text; a record without a person id is a person of its own."""
+    ids = frame[person].astype("string")
+    own = pd.Series([f"(record {i})" for i in range(len(frame))], index=frame.index, dtype="string")
+    return frame.assign(**{person: ids.fillna(own), STRATUM: frame[STRATUM].astype("string").fillna("(missing)")})
 
 
 def _wide_columns(wide: pd.DataFrame) -> list[str]:
@@ -189,14 +197,14 @@ def _local_suppression(frame: pd.DataFrame, keys: list[str], k: int, persons: pd
 def _linked_local_suppression(frame: pd.DataFrame, keys: list[str], k: int, persons: pd.Series) -> pd.DataFrame:
     """Suppress on person-level keys (grouped by the waves present), then write back per record."""
     person = persons.name
-    linked = frame.assign(**{person: persons})
+    linked = _linkable(frame.assign(**{person: persons}), person)
     wide = person_keys(linked, [STRATUM, *keys], person)
     columns = _wide_columns(wide)
     parts = [disclosure.local_suppression(part, columns, k=k, missing=MISSING_RULE).frame
              for _, part in wide.groupby(PRESENCE, sort=True)]
     wide = pd.concat(parts)
     result = frame.copy()
-    waves = linked[STRATUM].astype(str)
+    waves = linked[STRATUM]
     for wave in waves.unique():
         rows = (waves == wave).to_numpy()
         for key in keys:
@@ -208,7 +216,8 @@ def _person_fk(frame: pd.DataFrame, keys: Sequence[str], person: str) -> pd.Seri
     """Per record: how many persons share its person's whole key history."""
     wide = person_keys(frame, keys, person)
     fk = disclosure.key_frequencies(wide, [PRESENCE, *_wide_columns(wide)], missing=MISSING_RULE)["fk"]
-    return pd.Series(fk.to_numpy(dtype=float), index=wide.index).reindex(frame[person]).set_axis(frame.index)
+    persons = _linkable(frame, person)[person]
+    return pd.Series(fk.to_numpy(dtype=float), index=wide.index).reindex(persons).set_axis(frame.index)
 
 
 def record_fk(frame: pd.DataFrame, keys: Sequence[str], person: str | None = None) -> np.ndarray:
