@@ -19,7 +19,7 @@ from pipelines.config import PROJECT_ROOT, ConfigError, load_codebooks, load_stu
 from pipelines.privacy.pseudonyms import MissingKeyError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Mapping studies for school-dropout prevention: generate, run, report, erase.")
+                  help="Mapping studies for school-dropout prevention: generate, run, report, share, erase.")
 key_app = typer.Typer(no_args_is_help=True, help="Pseudonymisation keys.")
 app.add_typer(key_app, name="key")
 console = Console(stderr=True)
@@ -141,6 +141,22 @@ def erase(study_file: Path = StudyOption,
     console.print(f"[green]{added} pseudonym(s) added[/] to {register_path(study)}"
                   + (f"; {invalid} line(s) were not valid personal codes and were skipped" if invalid else ""))
     console.print("run the study again (mapstudy run) to remove them from every output")
+
+
+@app.command()
+def share(study_file: Path = StudyOption,
+          out: Path = typer.Option(..., "--out", help="A new folder for the release.", file_okay=False)) -> None:
+    """Write the shareable (k-anonymous) tables as files a research team may hand on."""
+    from pipelines.privacy.release import ReleaseError, write_release
+
+    study, codebooks = _load(study_file)
+    try:
+        written = write_release(study, codebooks, out)
+    except ReleaseError as exc:
+        _fail(str(exc), "run the study (mapstudy run) and choose a folder that does not exist yet")
+    for path in written:
+        console.print(f"wrote {path}")
+    console.print("hand on this folder only, never the DuckDB file: it holds the anon tables too")
 
 
 @key_app.command("new")

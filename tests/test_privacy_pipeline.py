@@ -11,6 +11,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from pipelines.cli import app
@@ -225,3 +226,66 @@ def test_pipeline_gates_k_and_writes_meta_disclosure(erased_run):
     below = {(t, s): e for t, s, _, e in rows}
     assert below[("share.pupils", "after")] == 0 and below[("share.pilot", "after")] == 0
     assert below[("anon.pupils", "before")] > 0
+
+
+@pytest.fixture(scope="module")
+def shared_study(small_study, tmp_path_factory):
+    """A copy of the small study's database with the shareable tables written by the asset."""
+    import shutil
+
+    import dagster as dg
+
+    from pipelines.assets.privacy import protect_microdata
+    from pipelines.resources import StudyResource
+
+    study, books, _ = small_study
+    processed = tmp_path_factory.mktemp("processed")
+    shutil.copy(study.db_path, processed / study.db_path.name)
+    copy = study.model_copy(update={"processed_dir": str(processed)})
+    study_file = processed / "study.yaml"
+    data = yaml.safe_load(study.path.read_text(encoding="utf-8"))
+    data["processed_dir"] = str(processed)
+    study_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    result = dg.materialize([protect_microdata], resources={"study": StudyResource(study_file=str(study_file))})
+    assert result.success
+    return copy, books, study_file
+
+
+def test_share_writes_only_the_shareable_tables_and_says_what_was_done(shared_study, tmp_path):
+    study, books, study_file = shared_study
+    out = tmp_path / "release"
+    cli = CliRunner().invoke(app, ["share", "--study", str(study_file), "--out", str(out)])
+    assert cli.exit_code == 0, cli.output
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "disclosure.csv", "pilot.csv", "pilot.parquet",
+                                                      "pupils.csv", "pupils.parquet"]
+    assert not list(tmp_path.glob(".*partial"))
+    for name in ("pupils", "pilot"):
+        shared = read_table(study.db_path, f"share.{name}")
+        released = duckdb.execute(f"SELECT * FROM read_parquet('{out / f'{name}.parquet'}')").df()
+        assert len(released) == len(shared) and list(released.columns) == list(shared.columns)
+        assert len(pd.read_csv(out / f"{name}.csv")) == len(shared)
+        anon_ids = set(read_table(study.db_path, f"anon.{name}")["pupil_id"])
+        assert not set(released["pupil_id"]) & anon_ids
+    disclosure = pd.read_csv(out / "disclosure.csv")
+    assert set(disclosure["table"]) == {"share.pupils", "share.pilot"}
+    readme = (out / "README.md").read_text(encoding="utf-8")
+    assert "k = 5" in readme and "cannot be joined" in readme
+    again = CliRunner().invoke(app, ["share", "--study", str(study_file), "--out", str(out)])
+    assert again.exit_code == 2 and "exists" in again.output
+
+
+def test_share_refuses_a_table_below_k_and_writes_nothing(shared_study, tmp_path):
+    from pipelines.privacy.release import ReleaseError, write_release
+    from pipelines.warehouse import write_tables
+
+    study, books, _ = shared_study
+    original = read_table(study.db_path, "share.pilot")
+    broken = original.copy()
+    broken.loc[0, "municipality"] = "Nowhere"
+    write_tables(study.db_path, {"share.pilot": broken})
+    try:
+        with pytest.raises(ReleaseError, match=r"share.pilot has \d+ record\(s\) below k = 5"):
+            write_release(study, books, tmp_path / "release")
+        assert not (tmp_path / "release").exists() and not list(tmp_path.iterdir())
+    finally:
+        write_tables(study.db_path, {"share.pilot": original})

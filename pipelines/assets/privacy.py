@@ -17,13 +17,11 @@ from dagster import AssetExecutionContext
 
 from pipelines import warehouse
 from pipelines.assets.common import meta_key
-from pipelines.config import Codebook
 from pipelines.ingest.stage import study_keys
-from pipelines.privacy.shareable import (disclosure_report, key_columns, person_column, protect, records_below_k,
-                                         release_ids)
+from pipelines.privacy.shareable import (SHARED_INSTRUMENTS, disclosure_report, protect, release_ids,
+                                         shareable_below_k)
 from pipelines.resources import StudyResource
 
-SHARED_INSTRUMENTS = ("pupils", "pilot")
 K_CHECK = "k_anonymity"
 
 
@@ -64,7 +62,7 @@ def protect_microdata(context: AssetExecutionContext, study: StudyResource):
         reports.append(disclosure_report(name, anon, protected, config.privacy))
         context.log.info(f"share.{name}: {len(protected.table)} of {len(anon)} records, "
                          f"{protected.records_removed} left out to reach k = {k}")
-    failing = {name: _below_k(table, codebooks[name], k) for name, table in shared.items()}
+    failing = {name: shareable_below_k(table, codebooks[name], k) for name, table in shared.items()}
     failing = {name: n for name, n in failing.items() if n}
     if failing:
         for name in SHARED_INSTRUMENTS:
@@ -77,20 +75,13 @@ def protect_microdata(context: AssetExecutionContext, study: StudyResource):
                                             "meta.disclosure": disclosure})
     for name in SHARED_INSTRUMENTS:
         written = warehouse.read_table(config.db_path, f"share.{name}")
-        below = _below_k(written, codebooks[name], k)
+        below = shareable_below_k(written, codebooks[name], k)
         yield dg.MaterializeResult(asset_key=["share", name], metadata={
             "dagster/row_count": len(written), "records_left_out": removed[name], "k": k})
         yield dg.AssetCheckResult(asset_key=dg.AssetKey(["share", name]), check_name=K_CHECK, passed=below == 0,
                                   metadata={"records_below_k": below, "k": k, "records": len(written)})
     yield dg.MaterializeResult(asset_key=meta_key("disclosure"), metadata={
         "dagster/row_count": len(disclosure), **_headline(disclosure)})
-
-
-def _below_k(table: pd.DataFrame, codebook: Codebook, k: int) -> int:
-    """Records below k: per wave, and per pupil over the waves where the table links them."""
-    keys = key_columns(codebook, table.columns)
-    person = person_column(codebook, table.columns)
-    return max(records_below_k(table, keys, k), records_below_k(table, keys, k, person) if person else 0)
 
 
 def _headline(disclosure: pd.DataFrame) -> dict[str, float]:

@@ -63,6 +63,8 @@ MISSING_RULE_REASON = (
     "attacker can use it; sdcMicro's alternative (missing matches any value) can count a record "
     "safe by classes that do not exist"
 )
+#: The instruments with a shareable table (``share.<instrument>``).
+SHARED_INSTRUMENTS = ("pupils", "pilot")
 #: Columns of an anon table never shared: data-quality bookkeeping, not analysis.
 NOT_SHARED = ("identity_match", "source")
 STRATUM = "wave"
@@ -273,6 +275,13 @@ def protect(anon: pd.DataFrame, codebook: Codebook, study: Study) -> ProtectedTa
         table=table, recoded=recoded, suppressed=suppressed, keys_before=keys_before, keys_after=keys_after,
         sensitive=sensitive_attributes(codebook, anon.columns), records_removed=int((~keep).sum()), person=person,
     )
+
+
+def shareable_below_k(table: pd.DataFrame, codebook: Codebook, k: int) -> int:
+    """Records below k in a shareable table: per wave, and per pupil over linked waves."""
+    keys = key_columns(codebook, table.columns)
+    person = person_column(codebook, table.columns)
+    return max(records_below_k(table, keys, k), records_below_k(table, keys, k, person) if person else 0)
 
 
 def pseudonym_columns(codebook: Codebook, columns: Sequence[str]) -> list[str]:
