@@ -6,7 +6,8 @@ whole Dagster job (ingest, protection, reports) runs on a generated study in a t
 folder with a temporary Dagster instance, and every artifact is searched by querying it
 (tests/artifact_search.py): every DuckDB table and column, Parquet files, every text cell
 of Dagster's sqlite storage (runs, event logs, snapshots, check results), the compute
-logs, the rendered HTML (text, attributes, PNG figures' text chunks) and the PDFs' text.
+logs, the rendered HTML (text, attributes, PNG figures' text chunks), the PDFs' text and
+the files `mapstudy share` writes (Parquet, CSV, README).
 
 Not a leak: a canary whose words also occur in the project's fixed texts (codebooks,
 study files, report texts and templates). A surname that is an ordinary word ("Kool" =
@@ -28,7 +29,8 @@ import zlib
 import duckdb
 import pytest
 
-from pipelines.config import PROJECT_ROOT
+from pipelines.config import PROJECT_ROOT, load_codebooks, load_study
+from pipelines.privacy.release import write_release
 from tests.artifact_search import ArtifactIndex, index_run, run_whole_job, words, words_of
 from tests.conftest import generate
 
@@ -59,6 +61,8 @@ def run_and_search(tmp_path, pupils: int):
     root = tmp_path
     study_file, truth = generate(root, pupils=pupils)
     result = run_whole_job(study_file, root / "dagster")
+    study = load_study(study_file)
+    write_release(study, load_codebooks(study), root / "release")  # what `mapstudy share` hands on
     not_outputs = [root / "raw", root / "data" / "truth", root / "secrets", root / "codebooks", study_file]
     return truth, result, index_run(root, not_outputs)
 
@@ -68,7 +72,8 @@ def _leak_check(tmp_path, pupils: int) -> None:
     sources = " ".join(index.sources)
     for expected in ("duckdb:anon.pupils", "duckdb:share.pupils", "duckdb:meta.disclosure", "duckdb:meta.quality",
                      "html:et/overview.html", "html:en/overview.html", "pdf:et/overview.pdf", "pdf:en/overview.pdf",
-                     ":event_logs.event", ":runs.run_body", "text:"):
+                     ":event_logs.event", ":runs.run_body", "text:", "parquet:pupils.parquet", "text:pupils.csv",
+                     "text:README.md"):
         assert expected in sources, f"{expected} was not searched"
     canaries = truth["canaries"]
     excluded = ordinary_words(canaries)
