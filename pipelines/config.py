@@ -16,6 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from pipelines.plan import AnalysisPlan
+
 Role = Literal["direct_identifier", "quasi_identifier", "sensitive", "analytic", "free_text"]
 VarType = Literal["string", "integer", "number", "date", "categorical", "municipality"]
 Identity = Literal["personal_code", "first_name", "last_name", "birth_date", "email", "phone", "address", "other_name"]
@@ -187,6 +189,8 @@ class Study(_Strict):
     counties: dict[str, County]
     sources: dict[str, Source]
     inputs: list[Input]
+    waves: dict[str, list[str]] = Field(default_factory=dict)  # instrument -> waves in order (default: codebook's)
+    plan: AnalysisPlan = AnalysisPlan()
     path: Path | None = None
 
     def resolve(self, relative: str) -> Path:
@@ -208,6 +212,15 @@ class Study(_Strict):
 
     def municipality_county(self) -> dict[str, str]:
         return {m.name: cid for cid, c in self.counties.items() for m in c.municipalities}
+
+    @property
+    def instruments(self) -> tuple[str, ...]:
+        """The instruments this study has inputs for, sorted: only these get tables and assets."""
+        return tuple(sorted({i.instrument for i in self.inputs}))
+
+    def instrument_waves(self, codebook: "Codebook") -> list[str]:
+        """The waves of an instrument in their order: the study's list, else the codebook's."""
+        return list(self.waves.get(codebook.instrument, codebook.waves))
 
 
 def _read_yaml(path: Path) -> Any:
@@ -335,6 +348,12 @@ def load_codebooks(study: Study, codebook_dir: Path | None = None) -> dict[str, 
             raise ConfigError(f"{study.path}: inputs: instrument '{instrument}' has no codebook at {cb_path}")
         books[instrument] = load_codebook(cb_path, value_sets)
     _cross_check_study(study, books)
+    from pipelines.study_plan import plan_problems  # the plan module reads codebooks: import here
+
+    problems = plan_problems(study, books)
+    if problems:
+        raise ConfigError(f"{study.path}: the analysis plan names what the study does not have\n  "
+                          + "\n  ".join(problems))
     return books
 
 
@@ -347,15 +366,19 @@ def _cross_check_study(study: Study, books: dict[str, Codebook]) -> None:
             problems.append(f"{key}.source: '{item.source}' is not listed under sources")
         if not any(item.source in v.source for v in cb.variables.values()):
             problems.append(f"{key}.source: codebook '{item.instrument}' has no columns for source '{item.source}'")
-        if cb.waves and item.wave not in cb.waves:
-            problems.append(f"{key}.wave: '{item.wave}' is not one of {cb.waves} in codebook '{item.instrument}'")
-        if not cb.waves and item.wave is not None:
-            problems.append(f"{key}.wave: codebook '{item.instrument}' has no waves")
+        waves = study.instrument_waves(cb)
+        if waves and item.wave not in waves:
+            problems.append(f"{key}.wave: '{item.wave}' is not one of {waves} (waves of '{item.instrument}')")
+        if not waves and item.wave is not None:
+            problems.append(f"{key}.wave: instrument '{item.instrument}' has no waves")
         if item.county is not None and item.county not in study.counties:
             problems.append(f"{key}.county: '{item.county}' is not listed under counties")
         fmt = study.sources.get(item.source)
         if fmt is not None and Path(item.path).suffix.lower().lstrip(".") != fmt.format:
             problems.append(f"{key}.path: a '{fmt.format}' source but the file ends in '{Path(item.path).suffix}'")
+    for instrument in study.waves:
+        if instrument not in books:
+            problems.append(f"waves.{instrument}: the study has no inputs of this instrument")
     seen: dict[str, str] = {}
     for cid, county in study.counties.items():
         for m in county.municipalities:

@@ -14,6 +14,7 @@ from pipelines.ingest.study import IngestResult, Progress, ingest_study
 from pipelines.privacy import erasure, gates
 from pipelines.privacy.pseudonyms import PseudonymKeys, load_secret
 from pipelines.provenance import provenance_table
+from pipelines.study_plan import analysis_plan_table
 
 
 class PrivacyGateError(RuntimeError):
@@ -55,6 +56,7 @@ def run_ingest(study: Study, codebooks: dict[str, Codebook], progress: Progress 
         "meta.value_labels": catalog.value_labels_table(codebooks),
         "meta.study": catalog.study_table(study),
         "meta.municipalities": catalog.municipalities_table(study),
+        "meta.analysis_plan": analysis_plan_table(study, codebooks),
     }
     derived = {f"anon.{name}": derived_columns(cb) for name, cb in codebooks.items()}
     warehouse.write_tables(study.db_path, tables, derived)
