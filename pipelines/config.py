@@ -142,6 +142,7 @@ class Source(_Strict):
     decimal: Literal[".", ","] | None = None
     date_format: str | None = None
     sheet: int | str = 0
+    columns_like: str | None = None  # use this other source's column names wherever a codebook names none
 
 
 class Input(_Strict):
@@ -180,6 +181,7 @@ class Study(_Strict):
     demo: bool = False
     reference_date: dt.date
     raw_dir: str
+    codebooks: str | None = None  # the study's own codebook overrides (pipelines/codebooks.py), like raw_dir
     processed_dir: str = "data/processed"
     reports_dir: str = "reports/_output"
     erasure_dir: str = "data/erasure"  # the erasure register: keep it with the study's data
@@ -283,6 +285,13 @@ def load_codebook(path: Path, value_sets: dict[str, ValueSet]) -> Codebook:
 
 def _cross_check_codebook(cb: Codebook, path: Path) -> None:
     """What one codebook can contradict in itself."""
+    problems = _codebook_problems(cb)
+    if problems:
+        raise ConfigError(f"{path}: the codebook contradicts itself\n  " + "\n  ".join(problems))
+
+
+def _codebook_problems(cb: Codebook) -> list[str]:
+    """Each contradiction as 'key: reason' (the key names the place in the codebook)."""
     problems: list[str] = []
     columns_seen: dict[tuple[str, str], str] = {}
     for name, var in cb.variables.items():
@@ -328,8 +337,7 @@ def _cross_check_codebook(cb: Codebook, path: Path) -> None:
             problems.append(f"derived.{name}: a variable of that name already exists")
     if cb.unit in ("pupil", "staff") and not any(v.identity for v in cb.variables.values()):
         problems.append(f"unit: a {cb.unit} instrument needs at least one identity field")
-    if problems:
-        raise ConfigError(f"{path}: the codebook contradicts itself\n  " + "\n  ".join(problems))
+    return problems
 
 
 def load_study(path: Path) -> Study:
@@ -338,15 +346,15 @@ def load_study(path: Path) -> Study:
 
 
 def load_codebooks(study: Study, codebook_dir: Path | None = None) -> dict[str, Codebook]:
-    """Every codebook the study's inputs name, cross-checked against the study."""
-    codebook_dir = codebook_dir or PROJECT_ROOT / "codebooks"
-    value_sets = load_value_sets(codebook_dir / "value_sets.yaml")
-    books: dict[str, Codebook] = {}
-    for instrument in sorted({i.instrument for i in study.inputs}):
-        cb_path = codebook_dir / f"{instrument}.yaml"
-        if not cb_path.is_file():
-            raise ConfigError(f"{study.path}: inputs: instrument '{instrument}' has no codebook at {cb_path}")
-        books[instrument] = load_codebook(cb_path, value_sets)
+    """Every codebook the study's inputs name, cross-checked against the study.
+
+    The base codebooks (`codebooks/`, or `codebook_dir`) with the study's own overrides
+    merged in (study key `codebooks`, see pipelines/codebooks.py) and each `columns_like`
+    source given its model's column names.
+    """
+    from pipelines.codebooks import load_study_codebooks  # it builds on this module
+
+    books = load_study_codebooks(study, codebook_dir or PROJECT_ROOT / "codebooks")
     _cross_check_study(study, books)
     from pipelines.study_plan import plan_problems  # the plan module reads codebooks: import here
 

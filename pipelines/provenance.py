@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipelines.codebooks import override_files
 from pipelines.config import PROJECT_ROOT, Codebook, Study, file_sha256
 
 SOFTWARE = ("dagster", "duckdb", "pandas", "numpy", "scipy", "statsmodels", "stepmix", "pyreadstat")
@@ -41,6 +42,7 @@ def provenance_table(study: Study, codebooks: dict[str, Codebook],
     lock = PROJECT_ROOT / "uv.lock"
     rows.append(("lockfile", "uv.lock", file_sha256(lock) if lock.is_file() else "missing"))
     configs = [study.path] + [cb.path for cb in codebooks.values()] + [PROJECT_ROOT / "codebooks" / "value_sets.yaml"]
+    configs += [p for p in override_files(study) if p not in configs]  # the study's own codebook overrides
     rows += [("config", _relative(p), file_sha256(p)) for p in configs if p is not None]
     rows.append(("seed", "analysis", str(study.seed)))
     rows.append(("software", "python", platform.python_version()))
