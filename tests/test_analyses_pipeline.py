@@ -17,10 +17,10 @@ import pytest
 
 from analyses.tidy import ESTIMATE_COLUMNS, METHOD_COLUMNS
 from pipelines import warehouse
-from pipelines.analysis_specs import DROPOUT_MAIN, candidate_factors
+from pipelines.analysis_specs import candidate_factors, model_specs
 from pipelines.assets.analyses import (
     METHOD_CHECK,
-    analysis_assets,
+    build_analysis_assets,
     model_frame,
     rows_without_method,
     with_ids,
@@ -28,7 +28,7 @@ from pipelines.assets.analyses import (
 from pipelines.config import load_codebooks, load_study
 from pipelines.resources import StudyResource
 
-RESULTS = ("descriptives", "associations", "models", "model_fit", "missingness", "dropout_reasons", "screening",
+RESULTS = ("descriptives", "associations", "models", "model_fit", "missingness", "reasons", "screening",
            "scales")
 
 
@@ -36,7 +36,7 @@ def materialise(study):
     """Run every analysis asset on the study, as `mapstudy run` does (in process)."""
     import dagster as dg
 
-    return dg.materialize(analysis_assets, resources={"study": StudyResource(study_file=str(study.path))},
+    return dg.materialize(build_analysis_assets(study), resources={"study": StudyResource(study_file=str(study.path))},
                           raise_on_error=True)
 
 
@@ -48,10 +48,16 @@ def results(small_study):
     return run, tables
 
 
+def main_spec(study, books):
+    """The demo plan's first model (dropout_main), resolved against the study."""
+    return model_specs(study, books)[0]
+
+
 @pytest.fixture(scope="module")
-def headline(results):
+def headline(results, small_study):
     models = results[1]["models"]
-    return models.loc[models["headline"] & (models["model"] == DROPOUT_MAIN.name)].set_index("term")
+    name = main_spec(*small_study[:2]).name
+    return models.loc[models["headline"] & (models["model"] == name)].set_index("term")
 
 
 def test_every_results_table_has_the_contract_and_passes_the_method_check(results):
@@ -76,7 +82,8 @@ def test_method_check_counts_unnamed_rows():
 def test_dropout_main_holds_every_planted_term_for_every_estimator(results, small_study):
     truth = small_study[2]["dropout"]
     models = results[1]["models"]
-    assert truth["model"] == DROPOUT_MAIN.name and truth["wave"] == DROPOUT_MAIN.wave
+    spec = main_spec(*small_study[:2])
+    assert truth["model"] == spec.name and truth["wave"] == spec.wave
     main = models.loc[models["model"] == truth["model"]]
     assert set(main["outcome"]) == {truth["outcome"]} and set(main["wave"]) == {truth["wave"]}
     methods = set(main["method"])
@@ -114,23 +121,24 @@ def test_school_sd_is_recovered_roughly(headline, small_study):
     assert icc == pytest.approx(sd["estimate"] ** 2 / (sd["estimate"] ** 2 + np.pi**2 / 3), rel=1e-9)
 
 
-def test_model_fit_names_the_headline_and_the_data_support(results):
+def test_model_fit_names_the_headline_and_the_data_support(results, small_study):
     fit = results[1]["model_fit"]
+    main = main_spec(*small_study[:2])
     headline = fit.loc[fit["measure"] == "headline"]
     assert len(headline) == 1 and headline["estimator"].iloc[0] == "glmm_logit_random_intercept_ml_agq15"
     rows = fit.loc[fit["estimator"] == "specification"]
     spec = rows.set_index(["measure", rows["term"].fillna("")])["estimate"]
     assert spec[("events", "")] > 30 and spec[("events_per_variable", "")] > 5
     assert spec[("separation", "")] == 0
-    assert {t for m, t in spec.index if m == "gvif"} == set(DROPOUT_MAIN.terms)
+    assert {t for m, t in spec.index if m == "gvif"} == set(main.terms)
     fmi = fit.loc[fit["measure"] == "fmi"]
-    assert len(fmi) == len(DROPOUT_MAIN.terms) + 1 and fmi["estimate"].between(0, 1).all()
+    assert len(fmi) == len(main.terms) + 1 and fmi["estimate"].between(0, 1).all()
 
 
 def test_missingness_counts_every_pupil_of_the_model_wave(results, small_study):
     study, books, _ = small_study
     pupils = warehouse.read_table(study.db_path, "anon.pupils")
-    frame = model_frame(pupils, DROPOUT_MAIN)
+    frame = model_frame(pupils, main_spec(study, books))
     missing = results[1]["missingness"]
     patterns = missing.loc[missing["pattern"] != "missing_total"].drop_duplicates("pattern")
     assert patterns["n"].sum() == len(frame)
@@ -143,7 +151,7 @@ def test_associations_cover_every_candidate_factor_with_bh_per_family(results, s
     assoc = results[1]["associations"]
     pupils = assoc.loc[(assoc["instrument"] == "pupils") & (assoc["wave"] == "baseline")]
     anon = warehouse.read_table(study.db_path, "anon.pupils")
-    expected = candidate_factors(books["pupils"], anon.assign(motivation=0.0), "dropout")
+    expected = candidate_factors(books["pupils"], anon.assign(motivation=0.0), "dropout", study)
     assert set(pupils["factor"]) == set(expected)
     assert not {"status", "reason_family", "dropout", "school_id"} & set(pupils["factor"])
     tested = pupils.loc[pupils["p_value"].notna()]
@@ -182,7 +190,7 @@ def test_descriptives_and_reasons_by_geography(results):
     study_rows = desc.loc[(desc["geography"] == "study") & (desc["variable"] == "dropout") & (desc["level"] == "1")]
     assert set(study_rows["wave"]) == {"baseline", "followup"}
     assert desc.loc[desc["geography"] == "municipality", "municipality"].notna().all()
-    reasons = results[1]["dropout_reasons"]
+    reasons = results[1]["reasons"]
     assert set(reasons["geography"]) == {"study", "county"}
     assert reasons["method"].eq("multiselect_share_of_respondents").all()
 
@@ -209,8 +217,9 @@ def test_planted_log_odds_coverage_over_20_seeds(tmp_path_factory):
         except PrivacyGateError:
             continue
         pupils = warehouse.read_table(study.db_path, "anon.pupils")
-        models, _ = fit_dropout_models(model_frame(pupils, DROPOUT_MAIN), DROPOUT_MAIN.outcome, DROPOUT_MAIN.terms,
-                                       DROPOUT_MAIN.cluster, model=DROPOUT_MAIN.name)
+        spec = main_spec(study, load_codebooks(study))
+        models, _ = fit_dropout_models(model_frame(pupils, spec), spec.outcome, spec.terms, spec.cluster,
+                                       model=spec.name)
         rows = models.loc[models["headline"]].set_index("term")
         planted = pd.Series(truth["dropout"]["log_odds"])
         covered = (rows.loc[planted.index, "conf_low"] <= planted) & (planted <= rows.loc[planted.index, "conf_high"])
