@@ -4,23 +4,101 @@ DuckDB allows one writer at a time; every asset that writes goes through `write_
 and the Dagster assets that call it share the `duckdb` concurrency pool. Each write is a
 single transaction, so a failure leaves the previous contents whole. Tables are written
 in a fixed row order so that the same inputs give the same table contents, bit for bit.
+
+A `mapstudy run` works on a copy, `<db>.staging` (`staged`): every connection to the
+study's database during the run opens the copy (`active_path`, told by the environment
+variable `MAPSTUDY_DB_STAGING`, which report kernels inherit), and the copy is renamed over
+the database only when the run succeeded. A failed or killed run leaves the previous good
+database as it was, and readers of the database never meet a writer.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+import os
+import shutil
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 SCHEMAS = ("anon", "results", "meta", "share")
+STAGING_ENV = "MAPSTUDY_DB_STAGING"
+
+
+def staging_path(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + ".staging")
+
+
+def active_path(db_path: Path | str) -> Path:
+    """The file that stands for the study database ``db_path`` now: its staging copy during a run."""
+    db_path = Path(db_path)
+    staged = os.environ.get(STAGING_ENV)
+    if staged and db_path.resolve() == Path(staged).resolve():
+        return staging_path(db_path)
+    return db_path
+
+
+def _checkpoint(path: Path) -> None:
+    """Fold a leftover write-ahead log into the file, so that the file alone is the database."""
+    if Path(f"{path}.wal").exists():
+        con = duckdb.connect(str(path))
+        try:
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+
+
+def _remove(path: Path) -> None:
+    for leftover in (path, Path(f"{path}.wal")):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+
+
+@contextlib.contextmanager
+def staged(db_path: Path) -> Iterator[Callable[[], None]]:
+    """Work on ``<db>.staging`` inside the block; call the yielded ``promote()`` to keep the work.
+
+    The caller holds the study lock (nobody else writes the database). Without
+    ``promote()`` (a failed run, an exception) the copy is removed and the database is
+    left as it was; a copy left behind by a killed run is replaced at the next run.
+    """
+    db_path = Path(db_path)
+    staging = staging_path(db_path)
+    _remove(staging)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    if db_path.is_file():
+        _checkpoint(db_path)
+        shutil.copyfile(db_path, staging)
+    promoted = False
+
+    def promote() -> None:
+        nonlocal promoted
+        if staging.is_file():
+            _checkpoint(staging)
+            with open(staging, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(staging, db_path)
+        promoted = True
+
+    previous = os.environ.get(STAGING_ENV)
+    os.environ[STAGING_ENV] = str(db_path.resolve())
+    try:
+        yield promote
+    finally:
+        if previous is None:
+            os.environ.pop(STAGING_ENV, None)
+        else:
+            os.environ[STAGING_ENV] = previous
+        if not promoted:
+            _remove(staging)
 
 
 @contextlib.contextmanager
 def connect(db_path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to the study database; read-only connections for reports and checks."""
+    db_path = active_path(db_path)
     if read_only and not db_path.is_file():
         raise FileNotFoundError(f"{db_path} does not exist yet: run the study first (mapstudy run)")
     db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,7 +134,10 @@ def write_tables(db_path: Path, tables: Mapping[str, pd.DataFrame],
                 con.unregister("_incoming")
             con.execute("COMMIT")
         except Exception:
-            con.execute("ROLLBACK")
+            # After an I/O error (a full disk) DuckDB has already aborted the transaction, and
+            # ROLLBACK fails with "no transaction is active": keep the real cause.
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
             raise
 
 
@@ -66,7 +147,7 @@ def read_table(db_path: Path, name: str) -> pd.DataFrame:
 
 
 def table_exists(db_path: Path, name: str) -> bool:
-    if not db_path.is_file():
+    if not active_path(db_path).is_file():
         return False
     schema, table = name.split(".")
     with connect(db_path, read_only=True) as con:

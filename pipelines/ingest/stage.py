@@ -39,7 +39,7 @@ def derived_columns(codebook: Codebook) -> dict[str, tuple[str, str]]:
 
 def run_ingest(study: Study, codebooks: dict[str, Codebook], progress: Progress | None = None) -> IngestSummary:
     keys = study_keys(study)
-    result = ingest_study(study, codebooks, keys, erasure.erased_pseudonyms(study), progress)
+    result = ingest_study(study, codebooks, keys, erasure.erased_pseudonyms(study, keys), progress)
     problems = []
     for instrument, frame in result.tables.items():
         problems += gates.role_violations(f"anon.{instrument}", frame, codebooks[instrument])

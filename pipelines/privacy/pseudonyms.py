@@ -61,6 +61,16 @@ class PseudonymKeys:
         digest = hmac.new(release_key, pseudonym.encode("utf-8"), hashlib.sha256).digest()
         return pseudonym[:2] + base64.b32encode(digest).decode("ascii")[:_PSEUDONYM_CHARS]
 
+    def fingerprint(self) -> str:
+        """A short one-way hash of the derived keys: tells keys apart, reveals nothing of them.
+
+        The erasure register records it, so that a run under another key is noticed.
+        """
+        digest = hashlib.sha256(b"mapstudy/v1/fingerprint")
+        for domain in sorted(self._keys):
+            digest.update(hashlib.sha256(self._keys[domain]).digest())
+        return digest.hexdigest()[:16]
+
     def __repr__(self) -> str:  # keep keys out of tracebacks, logs and debuggers' output
         return "PseudonymKeys(<hidden>)"
 

@@ -20,6 +20,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from pipelines.render.figures import ReportFigure
+from pipelines.warehouse import active_path
 from pipelines.render.tables import PublishedCounts, published_counts, report_table
 from pipelines.render.texts import Texts, load_texts
 
@@ -134,7 +135,7 @@ def study_settings(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 def open_report(study: str, db: str | Path, lang: str, municipality: str | None = None) -> Report:
     """Open the processed study database read-only and bind the report's language."""
-    path = Path(db)
+    path = active_path(db)  # the run's staging copy while `mapstudy run` renders
     if not path.is_file():
         raise FileNotFoundError(f"the processed database {path} does not exist: run the pipeline first")
     con = duckdb.connect(str(path), read_only=True)
