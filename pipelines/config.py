@@ -175,6 +175,16 @@ class Privacy(_Strict):
     small_municipality: int = Field(default=20, ge=0)  # county_if_small: fewer records than this -> the county
 
 
+class Ingest(_Strict):
+    """Thresholds of the ingest: what counts as a loss that stops the run (see README, exit codes)."""
+
+    # A file is a problem when more than this share of its rows is rejected (duplicates and erased
+    # people aside) and at least min_rejected_rows are: a stray row or two in a small file is noise.
+    max_rejected_share: float = Field(default=0.02, ge=0, le=1)
+    min_rejected_rows: int = Field(default=3, ge=1)
+    max_cell_chars: int = Field(default=10_000, ge=1)  # longer cells are truncated to this, with a finding
+
+
 class Study(_Strict):
     study: str = Field(pattern=r"^[a-z0-9_-]+$")
     title: Labels
@@ -187,6 +197,7 @@ class Study(_Strict):
     erasure_dir: str = "data/erasure"  # the erasure register: keep it with the study's data
     secret: Secret
     privacy: Privacy = Privacy()
+    ingest: Ingest = Ingest()
     seed: int = 20231  # every random method (imputation, bootstraps, starts) derives from it
     counties: dict[str, County]
     sources: dict[str, Source]
@@ -381,6 +392,8 @@ def _cross_check_study(study: Study, books: dict[str, Codebook]) -> None:
             problems.append(f"{key}.wave: instrument '{item.instrument}' has no waves")
         if item.county is not None and item.county not in study.counties:
             problems.append(f"{key}.county: '{item.county}' is not listed under counties")
+        if Path(item.path).is_absolute() or ".." in Path(item.path).parts or item.path.startswith("~"):
+            problems.append(f"{key}.path: must be a path inside raw_dir ({study.raw_dir}), without '..'")
         fmt = study.sources.get(item.source)
         if fmt is not None and Path(item.path).suffix.lower().lstrip(".") != fmt.format:
             problems.append(f"{key}.path: a '{fmt.format}' source but the file ends in '{Path(item.path).suffix}'")

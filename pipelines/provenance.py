@@ -1,6 +1,6 @@
 """Provenance: the fingerprint of a run, so every number can be traced to its inputs.
 
-`meta.provenance` holds, as (kind, name, value) rows, the SHA-256 of every input file, the
+`meta.provenance` holds, as (kind, name, value) rows, the SHA-256 of every input file (and the encoding each CSV was read in), the
 code version, the lockfile's and every configuration file's hash, the seeds and the
 versions of the packages that compute. The `fingerprint` row hashes all the others; every
 report prints it. No timestamps: the same inputs and code give the same table, bit for bit.
@@ -35,9 +35,10 @@ def code_version(root: Path = PROJECT_ROOT) -> str:
 
 
 def provenance_table(study: Study, codebooks: dict[str, Codebook],
-                     inputs: list[tuple[str, str | None]]) -> pd.DataFrame:
+                     inputs: list[tuple[str, str | None]], encodings: dict[str, str] | None = None) -> pd.DataFrame:
     rows: list[tuple[str, str, str]] = []
     rows += [("input", path, digest or "missing") for path, digest in inputs]
+    rows += [("encoding", path, encoding) for path, encoding in sorted((encodings or {}).items())]
     rows.append(("code", "git_commit", code_version()))
     lock = PROJECT_ROOT / "uv.lock"
     rows.append(("lockfile", "uv.lock", file_sha256(lock) if lock.is_file() else "missing"))

@@ -140,7 +140,7 @@ def test_an_unreadable_file_is_reported_and_the_rest_goes_on(small_study, tmp_pa
     broken = study.inputs[0].path
     (raw / broken).write_bytes(b"this is not an SPSS file")
     other = study.model_copy(update={"raw_dir": str(raw), "processed_dir": str(tmp_path)})
-    run_ingest(other, books)
+    run_ingest(other, books, accept_partial=True)  # without it, the lost file refuses the run (test_malformed.py)
     with duckdb.connect(str(other.db_path), read_only=True) as con:
         (files,) = con.execute("SELECT count(*) FROM meta.quality WHERE rule = 'unreadable_file' AND file = ?",
                                [broken]).fetchone()

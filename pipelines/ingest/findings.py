@@ -20,6 +20,16 @@ QUALITY_COLUMNS = ["instrument", "wave", "file", "row", "column", "variable", "r
 #: What each rule means, for the reports and the README. Rules not listed here are an error.
 RULES: dict[str, str] = {
     "unreadable_file": "the file could not be read as its source format says",
+    "missing_file": "a file listed in the study is not there",
+    "empty_file": "the file has no data rows (0 bytes, or a header only)",
+    "outside_raw_dir": "the path leaves the study's raw folder (a symlink or '..'): refused, not read",
+    "malformed_row": "a CSV row with an unbalanced quote or a different number of cells than the header (row rejected)",
+    "encoding_overridden": "the file's bytes (byte-order mark, UTF-8/UTF-16, Estonian letters) overrode the declared encoding",
+    "nul_removed": "NUL bytes were removed from a cell",
+    "cell_truncated": "a cell longer than ingest.max_cell_chars was truncated",
+    "column_not_in_source": "the codebook gives no column for this source: the variable is missing for the file",
+    "declared_missing": "a value the file declares as missing (SPSS user-missing) was set to missing",
+    "value_label": "a code was mapped through the file's own value label",
     "missing_column": "a codebook variable's column is not in the file",
     "ambiguous_column": "more than one of a variable's column names is in the file",
     "unknown_column": "a column the codebook does not know (not read)",

@@ -133,9 +133,12 @@ def find_column(columns: list[str], names: list[str]) -> tuple[str | None, bool]
 class _Interpreter:
     """Interprets the distinct cells of one column for one variable."""
 
-    def __init__(self, study: Study, codebook: Codebook, source: Source, name: str):
+    def __init__(self, study: Study, codebook: Codebook, source: Source, name: str,
+                 labels: dict[str, str] | None = None, declared_missing: Any = None):
         self.var = codebook.variables[name]
         self.missing = {normalise_text(str(_cell_text(m))) for m in codebook.missing_codes(name)}
+        self.labels = {normalise_text(k): v for k, v in (labels or {}).items()}  # the file's own value labels
+        self.declared_missing = declared_missing  # the file's declared user-missing values (contains a cell)
         self.date_format = source.date_format
         if self.var.type == "categorical":
             self.categories = value_set_lookup(codebook, self.var)
@@ -149,6 +152,8 @@ class _Interpreter:
             return None, None
         if isinstance(cell, str) and normalise_text(cell) in self.missing and self.var.type != "string":
             return None, "missing_code"
+        if self.declared_missing is not None and raw in self.declared_missing:
+            return None, "declared_missing"
         kind = self.var.type
         if kind == "string":
             clean = " ".join(cell.split()) if isinstance(cell, str) else str(cell)
@@ -173,7 +178,12 @@ class _Interpreter:
             if name is None:
                 return None, "unknown_municipality"
             return name, (None if cell == name else "municipality_spelling")
+        label = self.labels.get(normalise_text(cell))
+        by_label = self.categories(label) if label is not None else None
         code = self.categories(cell)
+        if by_label is not None and by_label != code:
+            # The file says what its code means: its label wins over a code the value set reads otherwise.
+            return by_label, "value_label"
         if code is None:
             return None, "unmapped_value"
         spelled_as_code = normalise_text(cell) == normalise_text(str(code))
@@ -182,6 +192,8 @@ class _Interpreter:
 
 _MESSAGES = {
     "missing_code": ("info", "set_missing", "missing-value code set to missing"),
+    "declared_missing": ("info", "set_missing", "a missing value the file itself declares (user-missing) set to missing"),
+    "value_label": ("info", "recoded", "code mapped through the file's own value label"),
     "value_spelling": ("info", "recoded", "answers given as text or variant spellings recoded to codes"),
     "stray_whitespace": ("info", "recoded", "stray spaces removed"),
     "municipality_spelling": ("info", "recoded", "variant spellings mapped to the municipality's name"),
@@ -194,11 +206,21 @@ _MESSAGES = {
 _PER_CELL = {"unmapped_value", "bad_number", "out_of_range", "bad_date", "unknown_municipality"}
 
 
-def harmonise(raw: pd.DataFrame, study: Study, codebook: Codebook, source_name: str, findings: Findings) -> Harmonised:
-    """Turn a raw export into codebook columns, recording every finding."""
+def harmonise(raw: pd.DataFrame, study: Study, codebook: Codebook, source_name: str, findings: Findings,
+              value_labels: dict[str, dict[str, str]] | None = None, declared_missing: dict[str, Any] | None = None,
+              keep_index: bool = False) -> Harmonised:
+    """Turn a raw export into codebook columns, recording every finding.
+
+    `value_labels` and `declared_missing` are what a .sav/.dta file declares per column;
+    `keep_index` keeps the frame's index as the file's data-row numbers (a reader that
+    rejected malformed rows numbers the rest), else rows are numbered from 1.
+    """
     source = study.sources[source_name]
     raw = raw.copy()
-    raw.index = pd.RangeIndex(1, len(raw) + 1)
+    if not keep_index:
+        raw.index = pd.RangeIndex(1, len(raw) + 1)
+    value_labels = value_labels or {}
+    declared_missing = declared_missing or {}
     columns = [str(c) for c in raw.columns]
     raw.columns = columns
     out: dict[str, pd.Series] = {}
@@ -208,6 +230,14 @@ def harmonise(raw: pd.DataFrame, study: Study, codebook: Codebook, source_name: 
     for name, var in codebook.variables.items():
         names = var.source_columns(source_name)
         if not names:
+            if var.required:  # the rows cannot belong to the study without it
+                findings.summary("column_not_in_source", "error", "row_rejected", len(raw), None, name,
+                                 f"required variable has no column for source '{source_name}' in the codebook")
+                out[name] = pd.Series([None] * len(raw), index=raw.index, dtype="object")
+                rejected = rejected.fillna("missing_required")
+            else:
+                findings.summary("column_not_in_source", "info", "set_missing", len(raw), None, name,
+                                 f"the codebook gives no column for source '{source_name}': missing for every row")
             continue
         column, ambiguous = find_column(columns, names)
         if ambiguous:
@@ -221,7 +251,8 @@ def harmonise(raw: pd.DataFrame, study: Study, codebook: Codebook, source_name: 
                 rejected = rejected.fillna("missing_required")
             continue
         used.add(column)
-        interpret = _Interpreter(study, codebook, source, name)
+        interpret = _Interpreter(study, codebook, source, name, value_labels.get(column),
+                                 declared_missing.get(column))
         codes, distinct = pd.factorize(raw[column].to_numpy(dtype=object), use_na_sentinel=False)
         decided = [interpret(v) for v in distinct]
         out[name] = pd.Series(_objects([d[0] for d in decided])[codes], index=raw.index, dtype="object")

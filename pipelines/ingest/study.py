@@ -18,7 +18,7 @@ import pandas as pd
 from pipelines.config import Codebook, Input, Study, file_sha256
 from pipelines.ingest.findings import Findings, combine
 from pipelines.ingest.harmonise import harmonise
-from pipelines.ingest.readers import UnreadableFile, read_raw
+from pipelines.ingest.readers import UnreadableFile, check_inside, read_raw
 from pipelines.ingest.typing import ID_COLUMN, anon_columns, coarsen_birth_date, typed_frame
 from pipelines.privacy import identity as ident
 from pipelines.privacy.pseudonyms import PseudonymKeys
@@ -40,6 +40,7 @@ class _Part:
     rejected: pd.Series = field(default_factory=lambda: pd.Series(dtype="object"))
     rows_read: int = 0
     sha256: str | None = None
+    encoding: str | None = None
 
 
 @dataclass
@@ -51,6 +52,7 @@ class IngestResult:
     row_counts: pd.DataFrame
     inputs: list[tuple[str, str | None]]  # (path relative to raw_dir, SHA-256 or None if missing)
     names_scanner: Scrubber  # the study's names, compiled, for the privacy gate (memory only)
+    encodings: dict[str, str] = field(default_factory=dict)  # CSV path -> the encoding it was read in
 
 
 def ingest_study(study: Study, codebooks: dict[str, Codebook], keys: PseudonymKeys,
@@ -79,6 +81,7 @@ def ingest_study(study: Study, codebooks: dict[str, Codebook], keys: PseudonymKe
         row_counts=_row_counts(parts),
         inputs=[(p.item.path, p.sha256) for p in parts],
         names_scanner=scrubber,
+        encodings={p.item.path: p.encoding for p in parts if p.encoding},
     )
 
 
@@ -97,17 +100,33 @@ def _study_names(parts: list[_Part], codebooks: dict[str, Codebook]) -> frozense
 def _read_part(study: Study, codebook: Codebook, item: Input, order: int) -> _Part:
     part = _Part(item=item, order=order, findings=Findings(item.instrument, item.wave, item.path))
     path = study.raw_path / item.path
-    if path.is_file():
-        part.sha256 = file_sha256(path)
     try:
-        raw = read_raw(path, study.sources[item.source]).frame
+        check_inside(path, study.raw_path)  # before anything opens the file
+        if path.is_file():
+            part.sha256 = file_sha256(path)
+        raw = read_raw(path, study.sources[item.source], study.ingest.max_cell_chars)
     except UnreadableFile as exc:
-        part.findings.summary("unreadable_file", "error", "file_rejected", 1, None, None, str(exc))
+        part.findings.summary(exc.rule, "error", "file_rejected", 1, None, None, str(exc))
         return part
-    part.rows_read = len(raw)
-    harmonised = harmonise(raw, study, codebook, item.source, part.findings)
+    except OSError as exc:  # permissions, a vanished file: the message names the file, not its content
+        part.findings.summary("unreadable_file", "error", "file_rejected", 1, None, None,
+                              f"{path.name}: cannot be opened ({exc.strerror or type(exc).__name__})")
+        return part
+    part.encoding = raw.encoding
+    for note in raw.notes:
+        if note.rows:
+            part.findings.cells(note.rule, note.severity, note.action, np.asarray(note.rows), note.column, None,
+                                note.message)
+        else:
+            part.findings.summary(note.rule, note.severity, note.action, note.n, note.column, None, note.message)
+    part.rows_read = raw.rows_read
+    if part.rows_read == 0:
+        part.findings.summary("empty_file", "error", "file_rejected", 1, None, None,
+                              f"{path.name}: a header but no data rows")
+    harmonised = harmonise(raw.frame, study, codebook, item.source, part.findings, raw.value_labels,
+                           raw.declared_missing, keep_index=True)
     part.frame = harmonised.frame
-    part.rejected = harmonised.rejected
+    part.rejected = pd.concat([harmonised.rejected, pd.Series(raw.rejected, dtype="object")])
     return part
 
 
@@ -176,7 +195,7 @@ def _reject_duplicates(parts: list[_Part], codebook: Codebook) -> None:
             continue
         live = part.frame[~part.frame.index.isin(part.rejected.index)]
         rows.append(pd.DataFrame({
-            "wave": part.item.wave, "id": live["_id"], "filled": live[analytic].notna().sum(axis=1),
+            "wave": part.item.wave, "id": live["_id"], "filled": live.reindex(columns=analytic).notna().sum(axis=1),
             "order": part.order, "row": live.index,
         }))
     if not rows:
