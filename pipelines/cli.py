@@ -1,14 +1,24 @@
 """`mapstudy`: the command line for the common jobs of a mapping study.
 
 Each command says what it did and, when it fails, what to do next. Errors in the study
-configuration, the key or the data stop with one readable message, not a traceback, and
-never quote a value from an identifying column.
+configuration, the key or the data, and I/O failures (a full disk, a read-only folder, a
+missing file), stop with one readable message and exit code 2, not a traceback, and never
+quote a value from an identifying column (`mapstudy --debug ...` shows the traceback).
+
+`run`, `report`, `erase` and `share` of one study hold the study lock: a second command
+waits for the first, saying so (`mapstudy --wait SECONDS ...` gives up after that long;
+`--wait 0` does not wait).
 """
 
 from __future__ import annotations
 
+import errno
+import functools
 import sys
 import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
@@ -28,11 +38,129 @@ DEMO_STUDY = PROJECT_ROOT / "studies" / "demo.yaml"
 StudyOption = typer.Option(DEMO_STUDY, "--study", "-s", help="The study's YAML file.", dir_okay=False)
 
 
+@dataclass
+class _Options:
+    debug: bool = False
+    wait: float | None = None
+
+
+_options = _Options()
+
+
+@app.callback()
+def _main(debug: bool = typer.Option(False, "--debug", help="Show the full traceback when a command fails."),
+          wait: float = typer.Option(-1, "--wait", metavar="SECONDS",
+                                     help="How long to wait for another command using the same study "
+                                          "(default: as long as it takes; 0: do not wait).")) -> None:
+    """Mapping studies for school-dropout prevention: generate, run, report, share, erase."""
+    _options.debug = debug
+    _options.wait = None if wait < 0 else wait
+
+
 def _fail(message: str, hint: str | None = None) -> None:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
     if hint:
-        console.print(f"[yellow]what to do:[/] {hint}")
+        console.print(f"[yellow]what to do:[/] {hint}", highlight=False)
     raise typer.Exit(code=2)
+
+
+def _notify(message: str) -> None:
+    console.print(f"[yellow]{message}[/]", highlight=False)
+
+
+_OS_ERRORS = {
+    errno.ENOSPC: ("the disk is full", "free some space on the disk, then run the command again: "
+                                       "what was written before is intact"),
+    errno.EDQUOT: ("the disk quota is exceeded", "free some space, then run the command again"),
+    errno.EACCES: ("permission denied", "make the file or folder readable and writable by you, or set "
+                                        "another folder in the study file"),
+    errno.EPERM: ("operation not permitted", "make the file or folder writable by you"),
+    errno.EROFS: ("the file system is read-only", "set folders on a writable disk in the study file "
+                                                  "(processed_dir, reports_dir, erasure_dir)"),
+    errno.ENOENT: ("no such file or folder", "check the path"),
+    errno.EISDIR: ("a folder was given where a file is expected", "give the path of a file"),
+    errno.ENOTDIR: ("a file stands where a folder is expected", "check the path"),
+}
+
+
+def _explain_os_error(exc: OSError) -> tuple[str, str]:
+    what, hint = _OS_ERRORS.get(exc.errno, (exc.strerror or type(exc).__name__, "check the path and try again"))
+    where = f": {exc.filename}" if exc.filename else ""
+    return what + where, hint
+
+
+def _explain_duckdb_error(exc: Exception) -> tuple[str, str]:
+    import duckdb
+
+    text = str(exc)
+    for marker, code in (("No space left", errno.ENOSPC), ("Disk quota", errno.EDQUOT),
+                         ("Permission denied", errno.EACCES), ("Read-only file system", errno.EROFS)):
+        if marker in text:
+            what, hint = _OS_ERRORS[code]
+            return f"{what} (while the study database was written)", hint
+    if "Could not set lock" in text or "Conflicting lock" in text:
+        return ("the study database is in use by another program (the Dagster UI, a notebook?)",
+                "close the other program's connection, then run the command again")
+    if isinstance(exc, duckdb.IOException):  # paths, never data values
+        return f"the study database could not be read or written ({text.splitlines()[0]})",             "check the disk and the folder's permissions"
+    return ("the study database reported an error", "run the command again with --debug to see it; "
+            "if the database is damaged, run the study again (mapstudy run)")
+
+
+def _explain(exc: BaseException) -> tuple[str, str | None]:
+    """One readable message and what to do, for the failures a user can meet (never quoting data)."""
+    import duckdb
+
+    from pipelines.locks import LockTimeout
+    from pipelines.privacy.erasure import ErasureError
+    from pipelines.privacy.release import ReleaseError
+    from pipelines.render.engine import RenderError
+
+    if isinstance(exc, LockTimeout):
+        return str(exc), "wait until the other command has finished (or give --wait SECONDS a longer time)"
+    if isinstance(exc, (MissingKeyError, ConfigError)):
+        return str(exc), None
+    if isinstance(exc, ErasureError):
+        return str(exc), None
+    if isinstance(exc, ReleaseError):
+        return str(exc), "run the study (mapstudy run) and choose a folder that does not exist yet"
+    if isinstance(exc, RenderError):
+        return str(exc), None
+    if isinstance(exc, OSError):
+        return _explain_os_error(exc)
+    if isinstance(exc, duckdb.Error):
+        return _explain_duckdb_error(exc)
+    if isinstance(exc, UnicodeError):
+        return ("a file is not in the expected text encoding", "save it as UTF-8 text and run the command again")
+    return (f"unexpected error ({type(exc).__name__}); its message is not shown because it may quote data",
+            "run the command again with --debug to see the traceback, and report it")
+
+
+def _guarded(command: Callable) -> Callable:
+    """Turn expected failures of a command into one message and exit code 2 (--debug: the traceback too)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            console.print("[bold red]interrupted[/]: outputs are written only when complete, so nothing is half-written")
+            raise typer.Exit(code=130) from None
+        except Exception as exc:  # noqa: BLE001: the point is to catch everything here
+            if _options.debug:
+                traceback.print_exc()
+            message, hint = _explain(exc)
+            _fail(message, hint)
+
+    return wrapper
+
+
+def _study_lock(study):
+    from pipelines.locks import study_lock
+
+    return study_lock(study, _options.wait, _notify)
 
 
 def _load(study_file: Path):
@@ -49,6 +177,7 @@ def _progress() -> Progress:
 
 
 @app.command()
+@_guarded
 def check(study_file: Path = StudyOption) -> None:
     """Validate the study configuration and its codebooks without reading any data."""
     study, codebooks = _load(study_file)
@@ -59,6 +188,7 @@ def check(study_file: Path = StudyOption) -> None:
 
 
 @app.command()
+@_guarded
 def synth(study_file: Path = StudyOption,
           pupils: int = typer.Option(3000, min=50, max=1_000_000, help="Pupils in the baseline mapping."),
           seed: int = typer.Option(20231, help="Random seed: the same seed gives the same files.")) -> None:
@@ -77,10 +207,39 @@ def synth(study_file: Path = StudyOption,
                   f"in {time.perf_counter() - started:.1f} s")
 
 
+def _stop_for_losses(exc: Exception) -> None:
+    """Exit code 1: files or rows would be lost; one line per problem (no values), nothing written."""
+    lines = [line.strip() for line in str(exc).splitlines()[1:] if line.strip() and not line.startswith("what to do")]
+    for line in lines:
+        console.print(f"[bold red]lost:[/] {line}", highlight=False)
+    console.print(f"[bold red]stopped:[/] {len(lines)} file(s) would lose rows; nothing was written, the previous "
+                  "database and reports are unchanged", highlight=False)
+    console.print("[yellow]what to do:[/] fix or replace the file(s) named above and run again, or run again with "
+                  "--accept-partial to write the rest (meta.losses and the overview report then say what is missing)",
+                  highlight=False)
+    raise typer.Exit(code=1)
+
+
+def _accepted_losses(study) -> list[tuple]:
+    """The problems an accepted partial run recorded in meta.losses (file, rule, rows, message)."""
+    import duckdb
+
+    try:
+        with duckdb.connect(str(study.db_path), read_only=True) as con:
+            return con.execute("SELECT file, rule, rows, message FROM meta.losses ORDER BY file").fetchall()
+    except duckdb.Error:
+        return []
+
+
 @app.command()
-def run(study_file: Path = StudyOption) -> None:
+@_guarded
+def run(study_file: Path = StudyOption,
+        accept_partial: bool = typer.Option(False, "--accept-partial",
+                                            help="Write what could be read even when files or rows are lost; "
+                                                 "meta.losses and the reports say what is missing.")) -> None:
     """Materialise every asset of the study: ingest, analyses, reports."""
     from pipelines.runner import run_study_job
+    from pipelines.ingest.losses import DataLossError
 
     study, _ = _load(study_file)
     missing = [i.path for i in study.inputs if not (study.raw_path / i.path).is_file()]
@@ -89,61 +248,103 @@ def run(study_file: Path = StudyOption) -> None:
               "copy the exports there" + (" or run `mapstudy synth`" if study.demo else ""))
     started = time.perf_counter()
     try:
-        ok = run_study_job(study_file)
+        ok = run_study_job(study_file, wait=_options.wait, notify=_notify, accept_partial=accept_partial)
     except MissingKeyError as exc:
         _fail(str(exc))
+    except DataLossError as exc:
+        _stop_for_losses(exc)
     if not ok:
         _fail("the run failed: see the step that failed above (or in the Dagster UI, `make dev`)")
     console.print(f"[green]done[/] in {time.perf_counter() - started:.1f} s: {study.db_path}, "
                   f"{study.report_dir('et').parent}")
+    accepted = _accepted_losses(study) if accept_partial else []
+    for file, rule, rows, message in accepted:
+        console.print(f"[yellow]lost:[/] {file}: {rule} ({'rows unknown' if rows is None else f'{rows} row(s)'}): "
+                      f"{message}", highlight=False)
+    if accepted:
+        console.print(f"[yellow]partial run:[/] {len(accepted)} file(s) lost rows, accepted with --accept-partial; "
+                      "meta.losses and the overview report say which", highlight=False)
+        raise typer.Exit(code=1)
 
 
 @app.command()
+@_guarded
 def demo(pupils: int = typer.Option(3000, min=50, max=1_000_000), seed: int = typer.Option(20231)) -> None:
     """Generate the demo study and run everything on it."""
     synth(DEMO_STUDY, pupils, seed)
-    run(DEMO_STUDY)
+    run(DEMO_STUDY, accept_partial=False)
 
 
 @app.command()
+@_guarded
 def report(study_file: Path = StudyOption,
            lang: list[str] = typer.Option(["et", "en"], help="Languages, Estonian first."),
            name: str = typer.Option("overview", help="Which report (a .qmd under reports/).")) -> None:
     """Render a report from the processed database (without running the pipeline)."""
     from pipelines.render.engine import render_report
+    from pipelines.render.texts import LANGUAGES
 
+    unknown = [language for language in lang if language not in LANGUAGES]
+    if unknown:
+        _fail(f"unknown report language {', '.join(unknown)}", f"choose from {', '.join(LANGUAGES)}")
     study, _ = _load(study_file)
     if not study.db_path.is_file():
         _fail(f"{study.db_path} does not exist", "run the study first: mapstudy run --study " + str(study_file))
     qmd = PROJECT_ROOT / "reports" / f"{name}.qmd"
     if not qmd.is_file():
         _fail(f"no report called {name!r}", "see reports/*.qmd for the report names")
-    for language in lang:
-        for path in render_report(qmd, study.report_dir(language),
-                                  {"study": study.study, "db": str(study.db_path), "lang": language}):
-            console.print(f"wrote {path}")
+    with _study_lock(study):  # a run must not replace the database under the renderer
+        for language in lang:
+            for path in render_report(qmd, study.report_dir(language),
+                                      {"study": study.study, "db": str(study.db_path), "lang": language}):
+                console.print(f"wrote {path}")
 
 
 @app.command()
+@_guarded
 def erase(study_file: Path = StudyOption,
-          codes: Path = typer.Option(..., "--codes", help="File with one personal code per line, or - for stdin.",
-                                     allow_dash=True)) -> None:
+          codes: Path = typer.Option(None, "--codes", allow_dash=True,
+                                     help="File with one personal code per line (UTF-8 or UTF-16), or - for stdin."),
+          staff: Path = typer.Option(None, "--staff", allow_dash=True,
+                                     help="File with one specialist per line: an e-mail, or "
+                                          "'first name;last name;municipality'; or - for stdin."),
+          rekey: bool = typer.Option(False, "--rekey",
+                                     help="After a key change: rebuild the register under the current key from "
+                                          "every personal code and e-mail ever erased.")) -> None:
     """Record people in the erasure register; every later run excludes them everywhere."""
     from pipelines.ingest.stage import study_keys
-    from pipelines.privacy.erasure import add_to_register, register_path
+    from pipelines.privacy.erasure import add_to_register, read_request_lines, register_path, rekey_register
 
+    if codes is None and staff is None:
+        _fail("give the people to erase", "--codes FILE (personal codes) and/or --staff FILE (specialists' e-mails)")
+    if str(codes) == "-" and str(staff) == "-":
+        _fail("only one of --codes and --staff can read standard input", "give the other as a file")
     study, _ = _load(study_file)
-    lines = sys.stdin.read().splitlines() if str(codes) == "-" else codes.read_text(encoding="utf-8").splitlines()
-    try:
-        added, invalid = add_to_register(study, study_keys(study), lines)
-    except MissingKeyError as exc:
-        _fail(str(exc))
-    console.print(f"[green]{added} pseudonym(s) added[/] to {register_path(study)}"
-                  + (f"; {invalid} line(s) were not valid personal codes and were skipped" if invalid else ""))
+
+    def lines(path: Path | None) -> list[str]:
+        if path is None:
+            return []
+        if str(path) == "-":
+            return read_request_lines(None, sys.stdin.read())
+        return read_request_lines(path)
+
+    code_lines, staff_lines = lines(codes), lines(staff)
+    keys = study_keys(study)
+    with _study_lock(study):
+        if rekey:
+            people, invalid = rekey_register(study, keys, code_lines, staff_lines)
+            console.print(f"[green]re-keyed[/] {register_path(study)}: {people} people under the current key")
+        else:
+            added, invalid = add_to_register(study, keys, code_lines, staff_lines)
+            console.print(f"[green]{added} pseudonym(s) added[/] to {register_path(study)}")
+    if invalid:
+        console.print(f"[yellow]{invalid} line(s) were neither a valid personal code nor a specialist's e-mail "
+                      "and were skipped[/] (their content is not shown)")
     console.print("run the study again (mapstudy run) to remove them from every output")
 
 
 @app.command()
+@_guarded
 def share(study_file: Path = StudyOption,
           out: Path = typer.Option(..., "--out", help="A new folder for the release.", file_okay=False)) -> None:
     """Write the shareable (k-anonymous) tables as files a research team may hand on."""
@@ -151,7 +352,8 @@ def share(study_file: Path = StudyOption,
 
     study, codebooks = _load(study_file)
     try:
-        written = write_release(study, codebooks, out)
+        with _study_lock(study):  # a run must not replace the database while the release reads it
+            written = write_release(study, codebooks, out)
     except ReleaseError as exc:
         _fail(str(exc), "run the study (mapstudy run) and choose a folder that does not exist yet")
     for path in written:
@@ -160,6 +362,7 @@ def share(study_file: Path = StudyOption,
 
 
 @key_app.command("new")
+@_guarded
 def key_new(out: Path = typer.Option(..., "--out", help="Where to write the key: outside the repository.")) -> None:
     """Create a new random pseudonymisation key file (readable by its owner only)."""
     from pipelines.privacy.pseudonyms import new_secret_hex, write_key_file

@@ -7,7 +7,9 @@ shareable tables, after checking k again on what it is about to write (per wave 
 pupil over linked waves, pipelines/privacy/shareable.py), into a new folder:
 
 * ``<instrument>.parquet`` and ``<instrument>.csv`` (UTF-8, comma-separated) per shareable
-  table;
+  table; in the CSV files a text cell that a spreadsheet would run as a formula (starting
+  with ``=``, ``+``, ``-``, ``@``, tab or carriage return) starts with a single quote
+  (pipelines/spreadsheet_safe.py);
 * ``disclosure.csv``: the ``meta.disclosure`` rows of the shareable tables (settings,
   risk after protection, information lost), so the receiver sees what was done;
 * ``README.md``: what the files are, the protection settings, the run fingerprint, and
@@ -31,6 +33,7 @@ import pandas as pd
 from pipelines import warehouse
 from pipelines.config import Codebook, Study
 from pipelines.privacy.shareable import SHARED_INSTRUMENTS, shareable_below_k
+from pipelines.spreadsheet_safe import write_csv
 
 
 class ReleaseError(RuntimeError):
@@ -106,10 +109,11 @@ def write_release(study: Study, codebooks: Mapping[str, Codebook], out_dir: Path
         with duckdb.connect() as con:
             for name, table in tables.items():
                 con.register("_table", table)
-                con.execute(f"COPY _table TO '{partial / f'{name}.parquet'}' (FORMAT parquet)")
+                target = str(partial / f"{name}.parquet").replace("'", "''")  # a quote in --out stays a quote
+                con.execute(f"COPY _table TO '{target}' (FORMAT parquet)")
                 con.unregister("_table")
-                table.to_csv(partial / f"{name}.csv", index=False, encoding="utf-8")
-        disclosure.to_csv(partial / "disclosure.csv", index=False, encoding="utf-8")
+                write_csv(table, partial / f"{name}.csv")  # formula-like text neutralised for spreadsheets
+        write_csv(disclosure, partial / "disclosure.csv")
         (partial / "README.md").write_text(_readme(study, tables, _fingerprint(study)), encoding="utf-8")
         os.replace(partial, out_dir)
     except BaseException:
