@@ -12,7 +12,7 @@ from personas.cards import persona_profiles
 from personas.encoding import IndicatorMatrix, encode_indicators, encode_like
 from personas.fitting import LcaFit, LcaSolution, fit_latent_classes, posterior
 from personas.quality import quality_table
-from personas.selection import choose_k, selection_table
+from personas.selection import choose_k, indicator_rows, no_fit_rows, selection_table, usable_indicators
 from personas.stability import bootstrap_stability, kmodes_agreement
 
 __all__ = [
@@ -25,10 +25,13 @@ __all__ = [
     "encode_indicators",
     "encode_like",
     "fit_latent_classes",
+    "indicator_rows",
     "kmodes_agreement",
+    "no_fit_rows",
     "persona_profiles",
     "posterior",
     "quality_table",
     "selection_table",
     "stepmix_model",
+    "usable_indicators",
 ]

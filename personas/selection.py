@@ -24,7 +24,15 @@ from personas.simulate import draw_indicators
 #: A class smaller than this share of pupils does not qualify under the selection rule.
 MIN_CLASS_SHARE = 0.05
 ID_COLUMNS = ["analysis", "n_classes", "term"]
-EXTRA_COLUMNS = ["chosen", "note"]
+EXTRA_COLUMNS = ["chosen", "note", "variable", "label_et", "label_en"]
+#: Why an indicator is left out of the fit (``note`` of an ``indicator_dropped`` row).
+DROP_REASONS = {
+    "entirely_missing": "entirely missing: no pupil of the wave has an answer",
+    "constant": "constant: every answered pupil has the same value, so it carries no information on classes",
+    "not_binary": "holds values other than 0 and 1",
+}
+#: Fewer usable indicators than this: no latent class model is fitted.
+MIN_INDICATORS = 2
 CRITERION_METHODS = {
     "loglik": "maximised log-likelihood (best of the replicated final EM runs)",
     "n_parameters": "free parameters: (k - 1) + k * sum(levels - 1) + 2 k q",
@@ -165,3 +173,70 @@ def selection_table(
                  "method": f"lowest BIC among replicated, converged solutions with smallest class >= {min_class_share:.0%}",
                  "ci_method": pd.NA, "correction": pd.NA})
     return tidy_frame(rows, ID_COLUMNS, EXTRA_COLUMNS)
+
+
+def usable_indicators(frame: pd.DataFrame, names: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Split 0/1 indicator columns into those a latent class model can use and those it cannot.
+
+    An indicator that is entirely missing (or absent from ``frame``) or constant among the
+    answered rows says nothing about classes: it would only add parameters to the BIC (and
+    StepMix fails on a column without answers). A column with values other than 0 and 1 is
+    not a 0/1 indicator. Returns (used names, {dropped name: reason code of
+    :data:`DROP_REASONS`}), both in the order of ``names``. Only counts are inspected.
+    """
+    used, dropped = [], {}
+    for name in names:
+        values = pd.to_numeric(frame[name], errors="coerce") if name in frame.columns else pd.Series(dtype=float)
+        observed = values.dropna()
+        if observed.empty:
+            dropped[name] = "entirely_missing"
+        elif not observed.isin([0, 1]).all():
+            dropped[name] = "not_binary"
+        elif observed.nunique() < 2:
+            dropped[name] = "constant"
+        else:
+            used.append(name)
+    return used, dropped
+
+
+def indicator_rows(
+    frame: pd.DataFrame,
+    used: list[str],
+    dropped: dict[str, str],
+    labels: dict[str, dict[str, str]],
+    order: list[str],
+) -> pd.DataFrame:
+    """``indicator_used`` and ``indicator_dropped`` rows of ``results.persona_selection``.
+
+    One row per planned indicator in ``order``: ``variable`` its name, ``label_et`` and
+    ``label_en``, ``n`` the pupils who answered it, ``note`` the reason for a dropped one.
+    """
+    rows = []
+    for name in order:
+        answered = int(pd.to_numeric(frame[name], errors="coerce").notna().sum()) if name in frame.columns else 0
+        label = labels.get(name, {})
+        rows.append({"analysis": "lca_indicators", "n_classes": pd.NA,
+                     "term": "indicator_dropped" if name in dropped else "indicator_used",
+                     "n": answered, "chosen": name not in dropped,
+                     "note": DROP_REASONS[dropped[name]] if name in dropped else pd.NA,
+                     "variable": name, "label_et": label.get("et", name), "label_en": label.get("en", name),
+                     "method": "indicator screening before the fit: an indicator entirely missing, constant or "
+                               "not 0/1 is left out (it is not counted in the BIC)",
+                     "ci_method": pd.NA, "correction": pd.NA})
+    return tidy_frame(rows, ID_COLUMNS, EXTRA_COLUMNS)
+
+
+def no_fit_rows(reason: str, n_indicators: int, n: int) -> pd.DataFrame:
+    """The ``no_fit`` row of ``results.persona_selection``: why no model was fitted.
+
+    ``note`` holds the reason code (``too_few_indicators``, ``no_pupils``,
+    ``not_planned``; reports turn it into a sentence), ``estimate`` the number of usable
+    indicators, ``n`` the pupils of the wave.
+    """
+    texts = {"too_few_indicators": f"fewer than {MIN_INDICATORS} usable indicators: no latent class model was fitted",
+             "no_pupils": "no pupils in the wave: no latent class model was fitted",
+             "not_planned": "the study's analysis plan has no personas part"}
+    return tidy_frame([{"analysis": "lca_selection", "n_classes": pd.NA, "term": "no_fit",
+                        "estimate": float(n_indicators), "n": n, "chosen": False, "note": reason,
+                        "method": "no fit: " + texts[reason],
+                        "ci_method": pd.NA, "correction": pd.NA}], ID_COLUMNS, EXTRA_COLUMNS)
