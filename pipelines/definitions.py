@@ -1,38 +1,176 @@
-"""The Dagster code location: every asset, check, job and sensor of the pipeline.
+"""The Dagster code location: every asset, check, job and sensor of the pipeline, for one study.
 
 Loaded by `dagster dev` (make dev), by `mapstudy run` and by the tests. The study is the
-file named by MAPSTUDY_STUDY (the demo study by default).
+file named by MAPSTUDY_STUDY (the demo study by default); :func:`build_definitions`
+builds the definitions of any study file.
+
+The asset graph is the study's: raw and anon assets for the instruments it has inputs
+for, and every other asset only when what it needs is there. An asset says what it needs
+in two ways, which :func:`prune_assets` reads (nothing here names an asset or an
+instrument):
+
+- a dep on ``["anon", <instrument>]``: the study must have inputs of that instrument;
+- the tag ``{"mapstudy/plan": "<part>"}``: the study's analysis plan must have that part
+  (``personas``, ``evaluation``, ``models`` ...), not empty, on an instrument the study has.
+
+An asset depending on a left-out asset is left out too (a report of skipped results),
+unless it carries ``{"mapstudy/deps": "any"}`` (a report that shows what there is): then
+only its left-out deps are removed, and it is left out when nothing it reads is left.
+Each left-out asset gives one line ("skipped: personas (the plan has no personas part)"),
+printed when a run starts and logged by the ingest asset.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import dagster as dg
 
 # observable_source_asset is marked beta; the raw exports are observed with it on purpose.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
-from pipelines.assets.analyses import analysis_assets
+from pipelines.assets.analyses import build_analysis_assets
+from pipelines.assets.common import DEPS_TAG, PLAN_TAG
 from pipelines.assets.evaluation import evaluation_report, evaluation_results_asset
-from pipelines.assets.ingest import ingest_study_asset, raw_assets
+from pipelines.assets.ingest import build_ingest_assets
 from pipelines.assets.personas import persona_report, persona_results_asset
-from pipelines.assets.privacy import protect_microdata
+from pipelines.assets.privacy import build_protect_microdata
 from pipelines.assets.reports import overview_report
 from pipelines.assets.technical_report import technical_report
+from pipelines.config import Study
+from pipelines.privacy.shareable import shared_instruments
 from pipelines.resources import StudyResource, default_study_file
 from pipelines.sensors import build_raw_files_sensor
 
-study_job = dg.define_asset_job(
-    "study", selection=dg.AssetSelection.all(),
-    description="Everything for one study: ingest, analyses, reports.",
-)
+#: Deps on these asset-key prefixes name an instrument that the study must have.
+INSTRUMENT_PREFIXES = ("anon", "raw")
 
-defs = dg.Definitions(
-    assets=[*raw_assets, ingest_study_asset, protect_microdata, *analysis_assets, overview_report,
-            technical_report, evaluation_results_asset, evaluation_report, persona_results_asset,
-            persona_report],
-    resources={"study": StudyResource(study_file=default_study_file())},
-    jobs=[study_job],
-    sensors=[build_raw_files_sensor(study_job)],
-)
+
+def _asset_name(asset: dg.AssetsDefinition) -> str:
+    """How a skip line names an asset: its single key, or the multi-asset's node name."""
+    keys = list(_keys(asset))
+    if len(keys) == 1:
+        return keys[0].to_user_string()
+    return asset.node_def.name if asset.is_executable else ", ".join(k.to_user_string() for k in keys)
+
+
+def _specs(asset) -> list[dg.AssetSpec]:
+    return list(getattr(asset, "specs", []))  # a source asset (raw exports) has none
+
+
+def _keys(asset) -> set[dg.AssetKey]:
+    return set(asset.keys) if hasattr(asset, "keys") else {asset.key}
+
+
+def _spec_tags(asset: dg.AssetsDefinition) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for spec in _specs(asset):
+        tags |= dict(spec.tags or {})
+    return tags
+
+
+def _deps(asset: dg.AssetsDefinition) -> set[dg.AssetKey]:
+    return {dep.asset_key for spec in _specs(asset) for dep in spec.deps}
+
+
+def plan_part_missing(study: Study, part: str) -> str | None:
+    """Why the study cannot run a plan part (None: it can): the part is absent or its instruments are."""
+    if part not in type(study.plan).model_fields:
+        return None  # a tag this module does not know: the asset decides for itself
+    value = getattr(study.plan, part)
+    if value is None or (isinstance(value, (list, dict)) and not value):
+        return f"the plan has no {part} part"
+    entries = value if isinstance(value, list) else [value]
+    named = [e.instrument for e in entries if hasattr(e, "instrument")]
+    if named and not any(i in study.instruments for i in named):
+        absent = ", ".join(dict.fromkeys(named))
+        return f"no {absent} inputs"
+    return None
+
+
+def _own_reason(asset: dg.AssetsDefinition, study: Study) -> str | None:
+    """Why an asset cannot run on this study by what it declares itself (None: it can)."""
+    part = _spec_tags(asset).get(PLAN_TAG)
+    if part:
+        reason = plan_part_missing(study, part)
+        if reason:
+            return reason
+    absent = sorted({key.path[1] for key in _deps(asset)
+                     if len(key.path) == 2 and key.path[0] in INSTRUMENT_PREFIXES
+                     and key.path[1] not in study.instruments})
+    if absent:
+        return f"no {', '.join(absent)} inputs"
+    return None
+
+
+def prune_assets(assets: Sequence[dg.AssetsDefinition], study: Study
+                 ) -> tuple[list[dg.AssetsDefinition], list[str]]:
+    """The assets this study can run, and one "skipped: <asset> (<why>)" line per asset left out.
+
+    Reads only what each asset declares (deps on ``anon``/``raw`` instruments, the
+    ``mapstudy/plan`` tag, the ``mapstudy/deps`` tag), so a new asset module needs no
+    change here. Left-out assets take the assets depending on them along (transitively).
+    """
+    kept: list[dg.AssetsDefinition] = []
+    dropped: set[dg.AssetKey] = set()
+    names = {key: _asset_name(asset) for asset in assets for key in _keys(asset)}
+    lines: list[str] = []
+    for asset in assets:
+        reason = _own_reason(asset, study)
+        if reason:
+            dropped |= _keys(asset)
+            lines.append(f"skipped: {_asset_name(asset)} ({reason})")
+        else:
+            kept.append(asset)
+    changed = True
+    while changed:
+        changed = False
+        for i, asset in enumerate(kept):
+            lost = _deps(asset) & dropped
+            if not lost:
+                continue
+            changed = True
+            if _spec_tags(asset).get(DEPS_TAG) == "any" and _deps(asset) - lost - _meta_keys(asset):
+                kept[i] = asset.map_asset_specs(
+                    lambda spec, lost=lost: spec.replace_attributes(
+                        deps=[d for d in spec.deps if d.asset_key not in lost]))
+                break
+            del kept[i]
+            dropped |= _keys(asset)
+            needed = sorted({names.get(k, k.to_user_string()) for k in lost})
+            lines.append(f"skipped: {_asset_name(asset)} (needs {', '.join(needed)}, skipped)")
+            break
+    return kept, lines
+
+
+def _meta_keys(asset: dg.AssetsDefinition) -> set[dg.AssetKey]:
+    return {key for key in _deps(asset) if key.path[0] == "meta"}
+
+
+def study_assets(study: Study, shared: Sequence[str], on_start=None) -> list[dg.AssetsDefinition]:
+    """Every asset the pipeline could build for this study, before pruning."""
+    return [*build_ingest_assets(study.instruments, on_start), build_protect_microdata(shared),
+            *build_analysis_assets(study), overview_report, technical_report, evaluation_results_asset,
+            evaluation_report, persona_results_asset, persona_report]
+
+
+def build_definitions(study_file: str | None = None) -> tuple[dg.Definitions, list[str]]:
+    """The definitions of one study file, and the lines saying which assets were left out and why."""
+    resource = StudyResource(study_file=study_file or default_study_file())
+    study, codebooks = resource.load()
+    lines: list[str] = []
+    assets, skipped = prune_assets(study_assets(study, shared_instruments(codebooks), lambda: lines), study)
+    lines += skipped
+    job = dg.define_asset_job("study", selection=dg.AssetSelection.all(),
+                              description="Everything for one study: ingest, analyses, reports.")
+    definitions = dg.Definitions(
+        assets=assets,
+        resources={"study": resource},
+        jobs=[job],
+        sensors=[build_raw_files_sensor(job)],
+    )
+    return definitions, lines
+
+
+defs, skipped_lines = build_definitions()

@@ -151,8 +151,11 @@ def run_study_job(study_file: Path, wait: float | None = None, notify: Notify | 
     study = load_study(study_file)
     with study_lock(study, wait, notify):
         preflight(study_file)
-        from pipelines.definitions import defs
+        from pipelines.definitions import build_definitions
 
+        defs, skipped = build_definitions(str(Path(study_file).resolve()))
+        for line in skipped:  # assets the study cannot have (absent instruments or plan parts), and why
+            print(line)
         job = defs.resolve_job_def("study")
         run_id = str(uuid.uuid4())
         alive = _alive_dir(_storage_dir()) / f"{run_id}.lock"

@@ -235,7 +235,8 @@ def shared_study(small_study, tmp_path_factory):
 
     import dagster as dg
 
-    from pipelines.assets.privacy import protect_microdata
+    from pipelines.assets.privacy import build_protect_microdata
+    from pipelines.privacy.shareable import shared_instruments
     from pipelines.resources import StudyResource
 
     study, books, _ = small_study
@@ -246,7 +247,7 @@ def shared_study(small_study, tmp_path_factory):
     data = yaml.safe_load(study.path.read_text(encoding="utf-8"))
     data["processed_dir"] = str(processed)
     study_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    result = dg.materialize([protect_microdata], resources={"study": StudyResource(study_file=str(study_file))})
+    result = dg.materialize([build_protect_microdata(shared_instruments(books))], resources={"study": StudyResource(study_file=str(study_file))})
     assert result.success
     return copy, books, study_file
 

@@ -32,7 +32,7 @@ import pandas as pd
 
 from pipelines import warehouse
 from pipelines.config import Codebook, Study
-from pipelines.privacy.shareable import SHARED_INSTRUMENTS, shareable_below_k
+from pipelines.privacy.shareable import shareable_below_k, shared_instruments
 from pipelines.spreadsheet_safe import write_csv
 
 
@@ -91,11 +91,12 @@ def write_release(study: Study, codebooks: Mapping[str, Codebook], out_dir: Path
         raise ReleaseError(f"{out_dir} exists: choose a new folder (a release is never overwritten)")
     if not study.db_path.is_file():
         raise ReleaseError(f"{study.db_path} does not exist: run the study first")
-    missing = [n for n in SHARED_INSTRUMENTS if not warehouse.table_exists(study.db_path, f"share.{n}")]
+    shared = shared_instruments(codebooks)
+    missing = [n for n in shared if not warehouse.table_exists(study.db_path, f"share.{n}")]
     if missing:
         raise ReleaseError(f"the database has no shareable table for {missing}: run the study first")
     k = study.privacy.k_anonymity
-    tables = {name: warehouse.read_table(study.db_path, f"share.{name}") for name in SHARED_INSTRUMENTS}
+    tables = {name: warehouse.read_table(study.db_path, f"share.{name}") for name in shared}
     failing = {name: n for name, t in tables.items() if (n := shareable_below_k(t, codebooks[name], k))}
     if failing:
         raise ReleaseError("k-anonymity does not hold, nothing written: " + ", ".join(

@@ -63,14 +63,20 @@ MISSING_RULE_REASON = (
     "attacker can use it; sdcMicro's alternative (missing matches any value) can count a record "
     "safe by classes that do not exist"
 )
-#: The instruments with a shareable table (``share.<instrument>``).
-SHARED_INSTRUMENTS = ("pupils", "pilot")
+#: Codebook units whose instruments get a shareable table (``share.<instrument>``): records of
+#: pupils. Staff surveys and service lists are not released as microdata.
+SHARED_UNITS = ("pupil",)
 #: Columns of an anon table never shared: data-quality bookkeeping, not analysis.
 NOT_SHARED = ("identity_match", "source")
 STRATUM = "wave"
 #: The person-level key column holding which waves a pupil is in ("baseline+followup").
 PRESENCE = "waves_present"
 ID_COLUMNS = ["table", "stage", "analysis", "measure", "variable"]
+
+
+def shared_instruments(codebooks: Mapping[str, Codebook]) -> list[str]:
+    """The study's instruments that get a shareable table: those whose records are pupils."""
+    return [name for name, codebook in sorted(codebooks.items()) if codebook.unit in SHARED_UNITS]
 
 
 @dataclass(frozen=True)
