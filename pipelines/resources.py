@@ -20,6 +20,8 @@ class StudyResource(dg.ConfigurableResource):
     """Loads and validates the study configuration and its codebooks."""
 
     study_file: str = DEFAULT_STUDY
+    #: write what could be read when files or rows are lost (meta.losses says what); else the run stops
+    accept_partial: bool = False
 
     def path(self) -> Path:
         p = Path(self.study_file)

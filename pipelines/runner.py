@@ -135,11 +135,13 @@ def preflight(study_file: Path) -> None:
     check_register(study, study_keys(study))
 
 
-def run_study_job(study_file: Path, wait: float | None = None, notify: Notify | None = None) -> bool:
+def run_study_job(study_file: Path, wait: float | None = None, notify: Notify | None = None,
+                  accept_partial: bool = False) -> bool:
     """Materialise every asset of the study in this process; True when the run succeeded.
 
     Holds the study lock (waiting up to ``wait`` seconds, None: as long as it takes); the
-    database is replaced only when the run succeeded.
+    database is replaced only when the run succeeded. Raises DataLossError when the ingest
+    refused to write because files or rows would be lost (``accept_partial`` writes the rest).
     """
     os.environ.update(dagster_environment(study_file))
     import dagster as dg
@@ -163,15 +165,20 @@ def run_study_job(study_file: Path, wait: float | None = None, notify: Notify | 
                 warehouse.staged(study.db_path) as promote:
             result = job.execute_in_process(instance=instance, raise_on_error=False, run_id=run_id,
                                             tags={ALIVE_TAG: str(alive)},
-                                            resources={"study": _study_resource(study_file)},
+                                            resources={"study": _study_resource(study_file, accept_partial)},
                                             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
             if result.success:
                 promote()
         alive.unlink(missing_ok=True)
+    from pipelines.ingest.losses import data_loss_in
+
+    lost = data_loss_in(result)
+    if lost is not None:
+        raise lost
     return result.success
 
 
-def _study_resource(study_file: Path):
+def _study_resource(study_file: Path, accept_partial: bool = False):
     from pipelines.resources import StudyResource
 
-    return StudyResource(study_file=str(Path(study_file).resolve()))
+    return StudyResource(study_file=str(Path(study_file).resolve()), accept_partial=accept_partial)
