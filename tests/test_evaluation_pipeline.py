@@ -4,7 +4,9 @@ The ``small_study`` fixture is a generated study with planted pilot effects
 (``truth['pilot']``: a DiD of +0.35 on the sdl score and -6 absences; failing grades and
 risk level null). The evaluation asset is materialised through Dagster into the study's
 DuckDB; the tests read ``results.*`` back. Slow tests render the report in both languages
-and repeat the planted-effect check over 20 seeds of small studies.
+and repeat the planted-effect check over 20 seeds of small studies. Other designs (renamed
+group values, a third wave, no specialists, no comparison group) run ``evaluation_tables``
+on altered copies of the small study's pilot table.
 """
 
 import math
@@ -15,19 +17,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analyses.evaluation.did import ONE_GROUP_ONLY
 from pipelines.assets.evaluation import (
-    BINARY_OUTCOMES,
-    CONTINUOUS_OUTCOMES,
+    PLAN_TAGS,
     SMALL_COUNT,
+    EvaluationDesign,
+    design_assessments,
     evaluation_report,
     evaluation_results_asset,
+    evaluation_tables,
+    load_cooperation,
     protected_flow,
     suppress_small_binary_counts,
 )
 from pipelines.render.engine import render_report
 from pipelines.config import PROJECT_ROOT
 from pipelines.resources import StudyResource
-from pipelines.warehouse import read_table
+from pipelines.warehouse import read_table, write_tables
 
 PRIMARY = "cluster-robust CR2"
 
@@ -50,9 +56,9 @@ def results(small_study):
 
 
 def test_pooled_cr2_did_row_for_every_outcome_covers_the_planted_values(results):
-    _, truth, tables = results
+    study, truth, tables = results
     rows = pooled_did(tables["evaluation"])
-    assert set(CONTINUOUS_OUTCOMES) <= set(rows.index)
+    assert set(study.plan.evaluation.continuous) <= set(rows.index)
     assert rows.index.is_unique  # one primary row per outcome
     for outcome, planted in truth["pilot"]["effects"].items():
         row = rows.loc[outcome]
@@ -64,11 +70,11 @@ def test_pooled_cr2_did_row_for_every_outcome_covers_the_planted_values(results)
 
 
 def test_every_row_names_its_method_and_the_checks_are_present(results):
-    _, _, tables = results
+    study, _, tables = results
     evaluation = tables["evaluation"]
     assert evaluation["method"].notna().all()
     did = evaluation[(evaluation["contrast"] == "did") & (evaluation["municipality"] == "all")]
-    for outcome in CONTINUOUS_OUTCOMES:
+    for outcome in study.plan.evaluation.continuous:
         methods = did.loc[did["outcome"] == outcome, "method"].str.cat(sep=" | ")
         assert "linear mixed model" in methods and "OLS of change score" in methods
     local = evaluation[(evaluation["contrast"] == "did") & (evaluation["municipality"] != "all")]
@@ -87,7 +93,7 @@ def test_no_table_publishes_a_count_from_1_to_4(results):
     flow = tables["evaluation_flow"]
     assert not flow["estimate"].dropna().astype(int).isin(small).any()
     binary = tables["evaluation"]
-    binary = binary[binary["outcome"].isin(BINARY_OUTCOMES) & binary["contrast"].isin(["pre", "post"])]
+    binary = binary[binary["outcome"].isin(study.plan.evaluation.binary) & binary["contrast"].isin(["pre", "post"])]
     shown = binary.dropna(subset=["estimate"])
     flagged = np.rint(shown["estimate"] * shown["n"].astype(float))
     assert not flagged.isin(small).any() and not (shown["n"].astype(float) - flagged).isin(small).any()
@@ -133,9 +139,92 @@ def test_binary_rows_revealing_a_small_count_are_blanked():
           "effect_size": None, "warning": "small_n"}])
     for column in ("std_error", "statistic", "p_value", "conf_low", "conf_high", "es_conf_low", "es_conf_high"):
         frame[column] = 0.1
-    out = suppress_small_binary_counts(frame, {("behaviour_flag", "comparison", "all")})
+    out = suppress_small_binary_counts(frame, {("behaviour_flag", "comparison", "all")}, ("pilot", "comparison"))
     assert out["estimate"].isna().tolist() == [False, True, True, False]
     assert out.loc[2, "warning"] == SMALL_COUNT and out.loc[3, "warning"] == "small_n"
+
+
+def test_asset_specs_are_tagged_with_their_plan_part():
+    assert all(PLAN_TAGS.items() <= spec.tags.items() for spec in evaluation_results_asset.specs)
+
+
+def other_design(small_study, pilot: pd.DataFrame, **changes) -> tuple[dict[str, pd.DataFrame], EvaluationDesign]:
+    """evaluation_tables on an altered pilot table with the demo plan changed by ``changes``, no specialists."""
+    study, books, _ = small_study
+    plan = study.plan.evaluation.model_copy(update=changes)
+    lines = []
+    assessments, design = design_assessments(pilot, books["pilot"], EvaluationDesign.from_plan(plan, plan.waves),
+                                             lines.append)
+    return evaluation_tables(assessments, design, study.privacy.min_cell), design
+
+
+def assert_planted_did_recovered(evaluation: pd.DataFrame, truth: dict) -> None:
+    rows = pooled_did(evaluation)
+    for outcome, planted in truth["pilot"]["effects"].items():
+        assert rows.loc[outcome, "conf_low"] <= planted["did"] <= rows.loc[outcome, "conf_high"], outcome
+    assert rows.loc["sdl", "conf_low"] > 0 and rows.loc["unexcused_absences", "conf_high"] < 0
+
+
+@pytest.fixture(scope="module")
+def other_shapes(small_study, tmp_path_factory):
+    """Renamed groups ('sekkumine', 'võrdlus'), a third wave 'mid' (a copy of 'pre'), no specialists."""
+    study, _, _ = small_study
+    pilot = read_table(study.db_path, "anon.pilot")
+    renamed = pilot.assign(group=pilot["group"].map({"pilot": "sekkumine", "comparison": "võrdlus"}))
+    three = pd.concat([renamed, renamed[renamed["wave"] == "pre"].assign(wave="mid")], ignore_index=True)
+    tables, design = other_design(small_study, three, treated="sekkumine", comparison="võrdlus",
+                                  waves=["pre", "mid", "post"])
+    db = tmp_path_factory.mktemp("other_shapes") / "study.duckdb"
+    write_tables(db, tables)  # every table is writable, the empty cooperation table too
+    return {name: read_table(db, name) for name in tables}, design
+
+
+def test_renamed_groups_three_waves_and_no_specialists_recover_the_planted_did(small_study, other_shapes):
+    _, _, truth = small_study
+    tables, design = other_shapes
+    evaluation = tables["results.evaluation"]
+    assert_planted_did_recovered(evaluation, truth)
+    did = evaluation[evaluation["contrast"] == "did"]
+    assert set(did["group"]) == {"sekkumine - võrdlus"} and design.did_group == "sekkumine - võrdlus"
+    assert set(evaluation.loc[evaluation["contrast"] == "change", "group"]) == {"sekkumine", "võrdlus"}
+    assert tables["results.cooperation_change"].empty
+    assert "outcome" in tables["results.cooperation_change"].columns
+
+
+def test_three_waves_link_first_and_last_and_count_each_wave(small_study, results, other_shapes):
+    """The DiD of a third wave between 'pre' and 'post' equals the two-wave run's; the flow counts 'mid'."""
+    _, _, two_wave = results
+    tables, _ = other_shapes
+    evaluation = tables["results.evaluation"]
+    # 'mid' is counted, not linked: the change from first to last is the two-wave change
+    ours = pooled_did(evaluation)["estimate"]
+    theirs = pooled_did(two_wave["evaluation"])["estimate"]
+    pd.testing.assert_series_equal(ours.sort_index(), theirs.sort_index())
+    flow = tables["results.evaluation_flow"]
+    assert set(flow["stage"]) == {"assessed_pre", "assessed_post", "assessed_between", "linked", "lost", "new"}
+    waves = flow.dropna(subset=["wave"]).groupby("stage")["wave"].unique()
+    assert list(waves["assessed_between"]) == ["mid"] and list(waves["assessed_pre"]) == ["pre"]
+    total = flow.set_index(["municipality", "group", "stage"]).sort_index().loc[("all", "all")]
+    assert total.loc["assessed_between", "estimate"] == total.loc["assessed_pre", "estimate"]  # a copy of 'pre'
+    small = range(1, small_study[0].privacy.min_cell)
+    assert not flow["estimate"].dropna().astype(int).isin(small).any()
+
+
+def test_no_comparison_pupils_give_did_rows_without_numbers(small_study):
+    study, _, _ = small_study
+    pilot = read_table(study.db_path, "anon.pilot")
+    tables, _ = other_design(small_study, pilot[pilot["group"] == "pilot"])
+    did = tables["results.evaluation"].query("contrast == 'did'")
+    assert len(did) and did["warning"].str.contains(ONE_GROUP_ONLY).all() and did["estimate"].isna().all()
+    assert set(tables["results.evaluation"].query("contrast == 'change'")["group"]) == {"pilot"}
+
+
+def test_cooperation_is_skipped_without_a_specialists_instrument(small_study):
+    study, books, _ = small_study
+    lines = []
+    assert load_cooperation(study, {k: v for k, v in books.items() if k != "specialists"}, lines.append) is None
+    assert lines == ["cooperation change skipped: the study has no 'specialists' instrument"]
+    assert load_cooperation(study, books, lines.append) is not None
 
 
 @pytest.mark.slow  # executing the report twice takes over a minute on 2 shared cores

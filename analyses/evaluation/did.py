@@ -32,16 +32,33 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from analyses.evaluation import hypothesis_tests
 from analyses.evaluation.cluster_robust import cluster_robust_ols
-from analyses.evaluation.linking import ALL, link_waves
+from analyses.evaluation.linking import ALL, DEFAULT_WAVES, link_waves
 from analyses.evaluation.results import add_warning, apply_small_numbers, evaluation_frame
 
 EFFECT_SIZE_NAME = "did / pooled pre-test SD (Morris d_ppc2, uncorrected)"
 TOO_FEW_CLUSTERS = "too_few_clusters"
+#: A DiD needs pupils of both groups: with one group alone there is nothing to compare.
+ONE_GROUP_ONLY = "one_group_only"
+DEFAULT_COMPARISON = "comparison"
 
 
-def change_scores(assessments: pd.DataFrame, outcome: str, treated: str = "pilot") -> pd.DataFrame:
-    """Linked pupils with both waves of ``outcome``: municipality, pilot (0/1), pre, change."""
-    linked = link_waves(assessments, [outcome])
+def change_scores(
+    assessments: pd.DataFrame,
+    outcome: str,
+    treated: str = "pilot",
+    comparison: str | None = None,
+    waves: Sequence[str] = DEFAULT_WAVES,
+    group: str = "group",
+) -> pd.DataFrame:
+    """Linked pupils with both waves of ``outcome``: municipality, pilot (0/1), pre, change.
+
+    ``pilot`` is 1 for the ``treated`` group; with ``comparison`` given only the two
+    groups enter (other values of the group column are left out), else every other pupil
+    is a comparison pupil. 'pre' is the first of ``waves``, the change runs to the last.
+    """
+    linked = link_waves(assessments, [outcome], waves, group)
+    if comparison is not None:
+        linked = linked.loc[linked["group"].isin([treated, comparison])]
     pre = pd.to_numeric(linked[f"{outcome}_pre"], errors="coerce").astype("float64")
     post = pd.to_numeric(linked[f"{outcome}_post"], errors="coerce").astype("float64")
     keep = pre.notna() & post.notna()
@@ -99,6 +116,17 @@ def _local_row(scores: pd.DataFrame, conf_level: float) -> dict:
             "ci_method": "Welch-Satterthwaite t"}
 
 
+def contrast_label(treated: str, comparison: str | None) -> str:
+    """The ``group`` of a 'did' row: 'treated - comparison'."""
+    return f"{treated} - {comparison if comparison is not None else DEFAULT_COMPARISON}"
+
+
+def _one_group_row(outcome: str, label: str, municipality: str, method: str) -> dict:
+    """A 'did' row without numbers: the cell has pupils of one group only."""
+    return {"outcome": outcome, "group": label, "municipality": municipality, "contrast": "did",
+            "method": method, "warning": ONE_GROUP_ONLY}
+
+
 def difference_in_differences(
     assessments: pd.DataFrame,
     outcomes: Sequence[str],
@@ -107,26 +135,35 @@ def difference_in_differences(
     conf_level: float = 0.95,
     min_n: int = 5,
     small_n: int = 10,
+    comparison: str | None = None,
+    waves: Sequence[str] = DEFAULT_WAVES,
+    group: str = "group",
 ) -> pd.DataFrame:
-    """'did' rows (pilot - comparison change) per outcome, pooled and per municipality.
+    """'did' rows (treated - comparison change) per outcome, pooled and per municipality.
 
-    ``group`` is 'pilot - comparison'; ``n`` the linked pupils of both groups; the
-    small-numbers rule applies to the smaller group. Pooled rows come twice, once per
-    cluster-robust correction (CR2 first, the primary). Binary outcomes give the DiD of
-    proportions (linear probability change score).
+    ``group`` of the rows is 'treated - comparison' (``contrast_label``); ``n`` the
+    linked pupils of both groups; the small-numbers rule applies to the smaller group. A
+    cell without pupils of one of the groups gets a row without numbers and the warning
+    ``one_group_only``. Pooled rows come twice, once per cluster-robust correction (CR2
+    first, the primary). Binary outcomes give the DiD of proportions (linear probability
+    change score). The change runs from the first of ``waves`` to the last.
     """
+    label = contrast_label(treated, comparison)
     rows = []
     for outcome in outcomes:
-        scores = change_scores(assessments, outcome, treated)
+        scores = change_scores(assessments, outcome, treated, comparison, waves, group)
         places = [(ALL, scores)]
         if by_municipality:
             places += list(scores.groupby("municipality", sort=True))
         for municipality, part in places:
-            built = _pooled_rows(part, conf_level) if municipality == ALL else [_local_row(part, conf_level)]
             smaller = int(min((part["pilot"] == 1).sum(), (part["pilot"] == 0).sum()))
+            if smaller == 0:
+                rows.append(_one_group_row(outcome, label, municipality, "difference in differences: not estimable"))
+                continue
+            built = _pooled_rows(part, conf_level) if municipality == ALL else [_local_row(part, conf_level)]
             sd = pooled_pre_sd(part)
             for row in built:
-                row = _standardise({"outcome": outcome, "group": f"{treated} - comparison",
+                row = _standardise({"outcome": outcome, "group": label,
                                     "municipality": municipality, "contrast": "did", **row}, sd)
                 rows.append(apply_small_numbers(row, smaller, min_n, small_n))
     return evaluation_frame(rows)
@@ -177,6 +214,9 @@ def random_intercept_did(
     conf_level: float = 0.95,
     min_n: int = 5,
     small_n: int = 10,
+    comparison: str | None = None,
+    waves: Sequence[str] = DEFAULT_WAVES,
+    group: str = "group",
 ) -> pd.DataFrame:
     """Pooled 'did' rows from change ~ pilot + (1 | municipality), REML, Wald z interval.
 
@@ -185,12 +225,16 @@ def random_intercept_did(
     anti-conservative with few municipalities (hence a check, not the primary result).
     """
     z = stats.norm.ppf(1.0 - (1.0 - conf_level) / 2.0)
+    label = contrast_label(treated, comparison)
+    method = "difference in differences: linear mixed model change ~ group + (1 | municipality)"
     rows = []
     for outcome in outcomes:
-        scores = change_scores(assessments, outcome, treated)
-        row = {"outcome": outcome, "group": f"{treated} - comparison", "municipality": ALL,
-               "contrast": "did", "n": len(scores),
-               "method": "difference in differences: linear mixed model change ~ group + (1 | municipality)",
+        scores = change_scores(assessments, outcome, treated, comparison, waves, group)
+        if min((scores["pilot"] == 1).sum(), (scores["pilot"] == 0).sum()) == 0:
+            rows.append(_one_group_row(outcome, label, ALL, method))
+            continue
+        row = {"outcome": outcome, "group": label, "municipality": ALL,
+               "contrast": "did", "n": len(scores), "method": method,
                "ci_method": "Wald z", "correction": "REML variance components"}
         if scores["municipality"].nunique() < 2:
             rows.append(add_warning(row, TOO_FEW_CLUSTERS))

@@ -26,7 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from analyses.evaluation import effect_sizes, hypothesis_tests
-from analyses.evaluation.linking import ALL, link_waves
+from analyses.evaluation.linking import ALL, DEFAULT_WAVES, link_waves
 from analyses.evaluation.results import (
     CANNOT_REACH_SIGNIFICANCE,
     add_warning,
@@ -135,14 +135,17 @@ def within_group_change(
     conf_level: float = 0.95,
     min_n: int = 5,
     small_n: int = 10,
+    waves: Sequence[str] = DEFAULT_WAVES,
+    group: str = "group",
 ) -> pd.DataFrame:
     """Pre, post and change rows per outcome, group and municipality (and 'all').
 
     ``binary`` lists the outcomes to treat as binary; by default an outcome is binary
-    when its values are booleans or only 0 and 1. Returns the ``results.evaluation``
+    when its values are booleans or only 0 and 1. 'pre' is the first of ``waves``,
+    'post' the last; ``group`` names the group column. Returns the ``results.evaluation``
     columns (see ``results``); ``n`` is the number of linked pupils with both waves.
     """
-    linked = link_waves(assessments, outcomes)  # cells with nobody linked still get (suppressed) rows
+    linked = link_waves(assessments, outcomes, waves, group)  # cells with nobody linked still get (suppressed) rows
     rows = []
     for outcome in outcomes:
         treat_binary = (outcome in binary) if binary is not None else is_binary(assessments[outcome])

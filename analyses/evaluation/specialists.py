@@ -18,13 +18,13 @@ Rows: ``outcome`` 'cooperation_with:<partner>', ``group`` the respondent's secto
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from analyses.evaluation import effect_sizes, hypothesis_tests
-from analyses.evaluation.linking import ALL
+from analyses.evaluation.linking import ALL, DEFAULT_WAVES, check_waves
 from analyses.evaluation.paired import continuous_change_rows
 from analyses.evaluation.results import apply_small_numbers, evaluation_frame
 
@@ -53,13 +53,15 @@ def independent_change_rows(pre: np.ndarray, post: np.ndarray, conf_level: float
     return rows
 
 
-def _linked_pairs(answers: pd.DataFrame, column: str, respondent: str) -> tuple[np.ndarray, np.ndarray]:
+def _linked_pairs(answers: pd.DataFrame, column: str, respondent: str, before: str,
+                  after: str) -> tuple[np.ndarray, np.ndarray]:
     known = answers.dropna(subset=[respondent, column])
+    known = known.loc[known["wave"].isin([before, after])]
     wide = known.pivot(index=respondent, columns="wave", values=column)
-    if not {"pre", "post"} <= set(wide.columns):
+    if not {before, after} <= set(wide.columns):
         return np.array([]), np.array([])
-    wide = wide[["pre", "post"]].dropna()
-    return wide["pre"].to_numpy(float), wide["post"].to_numpy(float)
+    wide = wide[[before, after]].dropna()
+    return wide[before].to_numpy(float), wide[after].to_numpy(float)
 
 
 def sector_cooperation_change(
@@ -71,10 +73,12 @@ def sector_cooperation_change(
     conf_level: float = 0.95,
     min_n: int = 5,
     small_n: int = 10,
+    waves: Sequence[str] = DEFAULT_WAVES,
 ) -> pd.DataFrame:
     """Change in cooperation frequency per (respondent sector, partner sector) pair.
 
-    ``responses`` is long: ``wave`` ('pre'/'post'), ``sector``, the staff pseudonym
+    ``responses`` is long: ``wave`` (the first of ``waves`` is before, the last after;
+    answers of other waves are not used), ``sector``, the staff pseudonym
     ``respondent`` (NA where an answer cannot be linked) and one column per partner
     sector; ``cooperation`` maps partner sector -> column. ``design`` 'auto' (see the
     module docstring), 'paired' or 'independent'. A respondent answering twice in one
@@ -82,6 +86,7 @@ def sector_cooperation_change(
     """
     if design not in ("auto", "paired", "independent"):
         raise ValueError("design must be 'auto', 'paired' or 'independent'")
+    before, after = check_waves(waves)
     identified = responses.dropna(subset=[respondent])
     duplicated = int(identified.duplicated([respondent, "wave"]).sum())
     if duplicated:
@@ -89,15 +94,15 @@ def sector_cooperation_change(
     rows = []
     for own_sector, answers in responses.groupby(sector, sort=True):
         for partner, column in cooperation.items():
-            pre, post = _linked_pairs(answers, column, respondent)
+            pre, post = _linked_pairs(answers, column, respondent, before, after)
             paired = design == "paired" or (design == "auto" and pre.size >= min_n)
             if paired:
                 built, n = continuous_change_rows(pre, post, conf_level), pre.size
             else:
                 values = {w: pd.to_numeric(answers.loc[answers["wave"] == w, column], errors="coerce")
-                          .dropna().to_numpy(float) for w in ("pre", "post")}
-                built = independent_change_rows(values["pre"], values["post"], conf_level)
-                n = min(values["pre"].size, values["post"].size)
+                          .dropna().to_numpy(float) for w in (before, after)}
+                built = independent_change_rows(values[before], values[after], conf_level)
+                n = min(values[before].size, values[after].size)
             for row in built:
                 row = {"outcome": f"cooperation_with:{partner}", "group": own_sector,
                        "municipality": ALL, **row}

@@ -1,10 +1,19 @@
-"""Pilot-evaluation assets: anon.pilot and anon.specialists -> results.evaluation and friends.
+"""Pilot-evaluation assets: the plan's assessments (and specialists) -> results.evaluation and friends.
 
 Thin wiring around ``analyses.evaluation`` (the methods and their R validation live
 there): scale scores from the codebook, then linking and flow, attrition, within-group
 change, difference in differences (pooled: cluster-robust CR2, the primary; CR1 and a
 random-intercept model as checks; per municipality: Welch with small-n warnings) and the
 specialists' cooperation change, written to schema ``results`` in one transaction.
+
+The design is the study's plan (``plan.evaluation``, :class:`pipelines.plan.EvaluationPlan`):
+the instrument, the waves in order (``evaluation_waves``: the first is before, the last
+after; waves between them are counted in the flow table and otherwise not used), the group
+column with its treated and comparison values, the continuous and binary outcomes, the
+attrition covariates and the small-n threshold. The cooperation change uses
+``plan.evaluation.cooperation`` and is skipped (no rows, a log line) when the study has no
+such instrument or it has fewer than two waves. Rows of other groups or waves, and
+planned outcomes the table lacks, are left out with a log line (counts and names only).
 
 Small counts. The analysis functions blank every row built from fewer than ``min_cell``
 pupils. Two more ways a table could give away a count of 1..min_cell-1 are closed here:
@@ -22,7 +31,8 @@ pupils. Two more ways a table could give away a count of 1..min_cell-1 are close
 
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import dagster as dg
 import numpy as np
@@ -39,26 +49,71 @@ from analyses.evaluation import (
     sector_cooperation_change,
     within_group_change,
 )
-from analyses.evaluation.linking import ALL
+from analyses.evaluation.did import contrast_label
+from analyses.evaluation.linking import ALL, BETWEEN, DEFAULT_WAVES
+from analyses.evaluation.results import evaluation_frame
+from analyses.scales import score_scale
 from analyses.tidy import tidy_frame
 from pipelines.assets.common import meta_key
 from pipelines.assets.reports import report_asset
-from pipelines.config import Codebook
+from pipelines.config import Codebook, Study
+from pipelines.plan import EvaluationPlan
 from pipelines.privacy.cells import protect_table
 from pipelines.resources import StudyResource
-from pipelines.scales import with_scale_scores
-from pipelines.warehouse import connect, write_tables
+from pipelines.scales import scale_definitions
+from pipelines.study_plan import evaluation_waves, with_plan_outcomes
+from pipelines.warehouse import connect, table_exists, write_tables
 
-#: Outcomes analysed as numbers (scale scores, counts, the ordinal risk level 1-3).
-CONTINUOUS_OUTCOMES: tuple[str, ...] = (
-    "sdl", "sdl_planning", "sdl_motivation", "unexcused_absences", "failing_grades", "risk_level",
-)
-#: Outcomes analysed as 0/1 (McNemar within groups, linear-probability DiD).
-BINARY_OUTCOMES: tuple[str, ...] = ("attendance_flag", "behaviour_flag", "performance_flag", "any_criterion")
-#: Baseline covariates compared between pupils lost to follow-up and pupils kept.
-ATTRITION_COVARIATES: tuple[str, ...] = ("age", *CONTINUOUS_OUTCOMES)
-#: Below this many pupils an estimate is kept but flagged ``small_n`` (analyses.evaluation.results).
-SMALL_N = 10
+PLAN_TAGS = {"mapstudy/plan": "evaluation"}
+
+
+@dataclass(frozen=True)
+class EvaluationDesign:
+    """The evaluation's design as the analyses take it (from ``plan.evaluation`` and the study's waves).
+
+    ``continuous`` outcomes are analysed as numbers (scale scores, counts, ordinal levels),
+    ``binary`` ones as 0/1 (McNemar within groups, linear-probability DiD); ``attrition``
+    lists the baseline covariates compared between pupils lost and kept; below
+    ``small_n`` pupils an estimate is kept but flagged ``small_n``.
+    """
+
+    waves: tuple[str, ...]
+    group: str
+    treated: str
+    comparison: str
+    continuous: tuple[str, ...] = ()
+    binary: tuple[str, ...] = ()
+    attrition: tuple[str, ...] = ()
+    small_n: int = 10
+
+    @classmethod
+    def from_plan(cls, plan: EvaluationPlan, waves: Sequence[str]) -> "EvaluationDesign":
+        return cls(tuple(waves), plan.group, code_text(plan.treated), code_text(plan.comparison),
+                   tuple(plan.continuous), tuple(plan.binary), tuple(plan.attrition_covariates), plan.small_n)
+
+    @property
+    def outcomes(self) -> list[str]:
+        return [*self.continuous, *self.binary]
+
+    @property
+    def groups(self) -> tuple[str, str]:
+        return self.treated, self.comparison
+
+    @property
+    def did_group(self) -> str:
+        return contrast_label(self.treated, self.comparison)
+
+    def keywords(self) -> dict:
+        """The design arguments every analysis function takes."""
+        return {"waves": self.waves, "group": self.group}
+
+
+def code_text(value: object) -> str:
+    """A code as text: 1.0 reads as "1", so numeric and text group codes compare alike."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
 
 SMALL_COUNT = "suppressed_small_count"
 _BLANKED = ("estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high",
@@ -73,14 +128,55 @@ RESULT_TABLES = ("evaluation", "attrition", "evaluation_flow", "cooperation_chan
 
 
 def pilot_assessments(pilot: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
-    """anon.pilot rows with the codebook's scale scores (sdl, sdl_planning, sdl_motivation)."""
-    return with_scale_scores(pilot, codebook)
+    """The assessment rows with every codebook scale score whose items the table has."""
+    out = pilot.copy()
+    for definition in scale_definitions(codebook):
+        if set(definition.items) <= set(out.columns):
+            out[definition.name] = score_scale(out, definition)[definition.name]
+    return out
 
 
-def cooperation_columns(codebook: Codebook) -> dict[str, str]:
-    """Partner sector -> column of the specialists' cooperation items (group 'cooperation')."""
-    return {name.removeprefix("coop_"): name for name, var in codebook.variables.items()
-            if var.group == "cooperation"}
+def cooperation_columns(codebook: Codebook, group: str = "cooperation", prefix: str = "coop_") -> dict[str, str]:
+    """Partner sector -> column of the specialists' cooperation items (codebook group ``group``)."""
+    return {name.removeprefix(prefix): name for name, var in codebook.variables.items() if var.group == group}
+
+
+def design_assessments(pilot: pd.DataFrame, codebook: Codebook, design: EvaluationDesign,
+                       log: Callable[[str], None] = lambda _: None, study: Study | None = None,
+                       instrument: str | None = None) -> tuple[pd.DataFrame, EvaluationDesign]:
+    """The rows the design analyses, with scale scores and plan outcomes; the design cut to what the table has.
+
+    Rows of waves outside the design, or of a group other than the treated and comparison
+    values, are left out; planned outcomes and covariates that the table lacks are dropped
+    from the design. Each is one log line with counts and names, never a value.
+    """
+    frame = pilot_assessments(pilot, codebook)
+    if study is not None and instrument is not None:
+        frame = with_plan_outcomes(frame, study, instrument)
+    other_wave = ~frame["wave"].isin(design.waves)
+    if other_wave.any():
+        log(f"evaluation: {int(other_wave.sum())} row(s) of waves outside {list(design.waves)} left out")
+    frame = frame.loc[~other_wave]
+    groups = frame[design.group].map(lambda v: None if pd.isna(v) else code_text(v))
+    other_group = ~groups.isin(design.groups)
+    if other_group.any():
+        log(f"evaluation: {int(other_group.sum())} row(s) neither '{design.treated}' nor '{design.comparison}' "
+            f"in column '{design.group}' left out")
+    frame = frame.loc[~other_group].assign(**{design.group: groups[~other_group]}).reset_index(drop=True)
+    for role, value in (("treated", design.treated), ("comparison", design.comparison)):
+        if not (frame[design.group] == value).any():
+            log(f"evaluation: no {role} pupils ('{value}'): no difference in differences can be estimated")
+
+    def present(names: Sequence[str], kind: str) -> tuple[str, ...]:
+        missing = [n for n in names if n not in frame.columns]
+        if missing:
+            log(f"evaluation: {kind} {missing} not in the table: left out")
+        return tuple(n for n in names if n in frame.columns)
+
+    design = EvaluationDesign(design.waves, design.group, design.treated, design.comparison,
+                              present(design.continuous, "outcome(s)"), present(design.binary, "outcome(s)"),
+                              present(design.attrition, "attrition covariate(s)"), design.small_n)
+    return frame, design
 
 
 def _binary_cell_counts(pre: np.ndarray, post: np.ndarray) -> list[int]:
@@ -91,9 +187,10 @@ def _binary_cell_counts(pre: np.ndarray, post: np.ndarray) -> list[int]:
             int(((pre == 0) & (post == 1)).sum()), int(((pre == 1) & (post == 0)).sum())]
 
 
-def small_binary_cells(assessments: pd.DataFrame, outcomes: Sequence[str], min_cell: int) -> set[tuple]:
+def small_binary_cells(assessments: pd.DataFrame, outcomes: Sequence[str], min_cell: int,
+                       waves: Sequence[str], group: str) -> set[tuple]:
     """(outcome, group, municipality) cells of binary outcomes revealing a count 1..min_cell-1."""
-    linked = link_waves(assessments, outcomes)
+    linked = link_waves(assessments, outcomes, waves, group)
     small = set()
     for outcome in outcomes:
         pre = pd.to_numeric(linked[f"{outcome}_pre"], errors="coerce").astype("float64")
@@ -107,12 +204,12 @@ def small_binary_cells(assessments: pd.DataFrame, outcomes: Sequence[str], min_c
     return small
 
 
-def suppress_small_binary_counts(results: pd.DataFrame, small: set[tuple], treated: str = "pilot") -> pd.DataFrame:
-    """Blank the numbers of rows whose cell (or, for a DiD row, either group's cell) is in ``small``."""
+def suppress_small_binary_counts(results: pd.DataFrame, small: set[tuple], groups: tuple[str, str]) -> pd.DataFrame:
+    """Blank the numbers of rows whose cell (or, for a DiD row, either of ``groups``' cells) is in ``small``."""
     out = results.copy()
     hidden = []
     for row in out.itertuples(index=False):
-        cell_groups = (treated, "comparison") if row.contrast == "did" else (row.group,)
+        cell_groups = groups if row.contrast == "did" else (row.group,)
         hidden.append(any((row.outcome, g, row.municipality) in small for g in cell_groups))
     hidden = np.array(hidden, dtype=bool)
     for column in _BLANKED:
@@ -122,24 +219,27 @@ def suppress_small_binary_counts(results: pd.DataFrame, small: set[tuple], treat
     return out
 
 
-def evaluation_results(assessments: pd.DataFrame, min_cell: int) -> pd.DataFrame:
+def evaluation_results(assessments: pd.DataFrame, min_cell: int, design: EvaluationDesign) -> pd.DataFrame:
     """results.evaluation: pre/post/change per group and 'did' rows, per municipality and 'all'.
 
     The pooled DiD rows come as CR2 (primary), CR1 and the random-intercept check; the
     random-intercept model is fitted for the continuous outcomes only (for 0/1 outcomes a
     linear mixed model is no better check than the CR1 row).
     """
-    outcomes = [*CONTINUOUS_OUTCOMES, *BINARY_OUTCOMES]
+    outcomes, keywords = design.outcomes, design.keywords()
+    did = {"treated": design.treated, "comparison": design.comparison, "min_n": min_cell, "small_n": design.small_n}
     with warnings.catch_warnings():
         # a municipality variance at its boundary 0 is expected with few municipalities (did.py)
         warnings.simplefilter("ignore", SingularMatrixWarning)
         parts = [
-            within_group_change(assessments, outcomes, binary=BINARY_OUTCOMES, min_n=min_cell, small_n=SMALL_N),
-            difference_in_differences(assessments, outcomes, min_n=min_cell, small_n=SMALL_N),
-            random_intercept_did(assessments, CONTINUOUS_OUTCOMES, min_n=min_cell, small_n=SMALL_N),
+            within_group_change(assessments, outcomes, binary=design.binary, min_n=min_cell, small_n=design.small_n,
+                                **keywords),
+            difference_in_differences(assessments, outcomes, **did, **keywords),
+            random_intercept_did(assessments, design.continuous, **did, **keywords),
         ]
-    results = pd.concat(parts, ignore_index=True)
-    return suppress_small_binary_counts(results, small_binary_cells(assessments, BINARY_OUTCOMES, min_cell))
+    results = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else parts[0]
+    small = small_binary_cells(assessments, design.binary, min_cell, design.waves, design.group)
+    return suppress_small_binary_counts(results, small, design.groups)
 
 
 def _published_stages(hidden: pd.Series, counts: pd.Series, min_cell: int) -> dict[str, bool]:
@@ -155,73 +255,131 @@ def _published_stages(hidden: pd.Series, counts: pd.Series, min_cell: int) -> di
     return shown
 
 
-def protected_flow(assessments: pd.DataFrame, min_cell: int) -> pd.DataFrame:
+def protected_flow(assessments: pd.DataFrame, min_cell: int, waves: Sequence[str] = DEFAULT_WAVES,
+                   group: str = "group") -> pd.DataFrame:
     """results.evaluation_flow: ``flow_table`` with secondary suppression (see the module docstring).
 
-    Per group, the atomic counts linked, lost and new form a table with municipalities
-    as rows and the group's 'all' row as known column totals; ``protect_table`` hides
-    counts 1..min_cell-1 and enough others that no line pins a hidden one (its LP audit
-    checks it). ``n`` (assessed at either wave) and the before/after sums follow
+    Per group, the atomic counts linked, lost and new (and the counts assessed at each wave
+    between the first and the last) form a table with municipalities as rows and the
+    group's 'all' row as known column totals; ``protect_table`` hides counts
+    1..min_cell-1 and enough others that no line pins a hidden one (its LP audit checks
+    it). ``n`` (assessed at the first or last wave) and the before/after sums follow
     ``_published_stages``. The 'all'/'all' rows hide a stage hidden in either group's
     total. Columns as ``flow_table`` plus ``suppression`` ('primary', 'secondary' or '').
     """
-    raw = flow_table(assessments, min_cell=1)  # the true counts, protected below
-    raw = raw.assign(either=raw["n"].astype(float))
+    raw = flow_table(assessments, min_cell=1, waves=waves, group=group)  # the true counts, protected below
+    raw = raw.assign(either=raw["n"].astype(float),
+                     key=[f"{BETWEEN}:{w}" if st == BETWEEN else st for st, w in zip(raw["stage"], raw["wave"])])
+    wave_of = raw.dropna(subset=["wave"]).groupby("key")["wave"].first().to_dict()
+    atoms = [*_FLOW_ATOMS, *[f"{BETWEEN}:{w}" for w in list(waves)[1:-1]]]
     rows = []
-    hidden_in_totals = pd.Series(False, index=list(_FLOW_ATOMS))
-    for group in [g for g in raw["group"].unique() if g != ALL]:
-        part = raw.loc[raw["group"] == group]
-        wide = part.pivot(index="municipality", columns="stage", values="estimate")
+    hidden_in_totals = pd.Series(False, index=atoms)
+    for group_value in [g for g in raw["group"].unique() if g != ALL]:
+        part = raw.loc[raw["group"] == group_value]
+        wide = part.pivot(index="municipality", columns="key", values="estimate")
         wide["either"] = part.groupby("municipality")["either"].first()
         wide = wide.loc[[m for m in wide.index if m != ALL] + [ALL]]
-        protection = protect_table(wide, list(_FLOW_ATOMS), total_row=ALL, threshold=min_cell)
-        hidden_in_totals |= protection.suppressed.loc[ALL, list(_FLOW_ATOMS)].astype(bool)
+        protection = protect_table(wide, atoms, total_row=ALL, threshold=min_cell)
+        hidden_in_totals |= protection.suppressed.loc[ALL, atoms].astype(bool)
         for municipality in wide.index:
-            rows += _flow_rows(municipality, group, wide.loc[municipality], protection.suppressed.loc[municipality],
-                               protection.primary.loc[municipality], min_cell)
-    total = raw.loc[raw["group"] == ALL].set_index("stage")["estimate"]
+            rows += _flow_rows(municipality, group_value, wide.loc[municipality],
+                               protection.suppressed.loc[municipality], protection.primary.loc[municipality],
+                               min_cell, atoms, wave_of)
+    total = raw.loc[raw["group"] == ALL].set_index("key")["estimate"]
     total["either"] = raw.loc[raw["group"] == ALL, "either"].iloc[0]
-    primary = pd.Series({s: 0 < total[s] < min_cell for s in _FLOW_ATOMS})
-    rows += _flow_rows(ALL, ALL, total, hidden_in_totals | primary, primary, min_cell)
-    return tidy_frame(rows, ["municipality", "group", "stage"], ["share_of_pre", "suppressed", "suppression"])
+    primary = pd.Series({s: 0 < total[s] < min_cell for s in atoms})
+    rows += _flow_rows(ALL, ALL, total, hidden_in_totals | primary, primary, min_cell, atoms, wave_of)
+    return tidy_frame(rows, ["municipality", "group", "stage", "wave"], ["share_of_pre", "suppressed", "suppression"])
 
 
 def _flow_rows(municipality: str, group: str, counts: pd.Series, hidden: pd.Series, primary: pd.Series,
-               min_cell: int) -> list[dict]:
+               min_cell: int, atoms: Sequence[str] = _FLOW_ATOMS, wave_of: Mapping[str, str] | None = None) -> list[dict]:
     shown = _published_stages(hidden, counts, min_cell)
+    shown |= {key: not hidden[key] for key in atoms if key not in shown}
     either = int(counts["either"]) if shown["either"] else None
     base = counts["assessed_pre"] if shown["assessed_pre"] and counts["assessed_pre"] > 0 else None
     rows = []
-    for stage in ("assessed_pre", "assessed_post", *_FLOW_ATOMS):
-        small = bool(primary[stage]) if stage in _FLOW_ATOMS else 0 < counts[stage] < min_cell
-        kind = "" if shown[stage] else "primary" if small else "secondary"
-        rows.append({"municipality": municipality, "group": group, "stage": stage,
-                     "estimate": float(counts[stage]) if shown[stage] else None, "n": either,
-                     "share_of_pre": counts[stage] / base if shown[stage] and base else None,
+    for key in ("assessed_pre", "assessed_post", *atoms):
+        small = bool(primary[key]) if key in atoms else 0 < counts[key] < min_cell
+        kind = "" if shown[key] else "primary" if small else "secondary"
+        rows.append({"municipality": municipality, "group": group, "stage": key.split(":", 1)[0],
+                     "wave": (wave_of or {}).get(key),
+                     "estimate": float(counts[key]) if shown[key] else None, "n": either,
+                     "share_of_pre": counts[key] / base if shown[key] and base else None,
                      "suppressed": bool(kind), "suppression": kind,
                      "method": "count of linked pseudonyms",
                      "correction": _FLOW_CORRECTION.format(max_small=min_cell - 1)})
     return rows
 
 
+@dataclass(frozen=True)
+class Cooperation:
+    """The specialists' answers and what the cooperation change needs of them."""
+
+    responses: pd.DataFrame
+    columns: dict[str, str]  # partner sector -> column
+    waves: tuple[str, ...]
+
+
+def no_rows() -> pd.DataFrame:
+    """An evaluation table without rows (a part skipped), with its columns and writable types."""
+    frame = evaluation_frame([])
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            frame[column] = frame[column].astype("string")
+    return frame
+
+
 def evaluation_tables(
-    pilot: pd.DataFrame,
-    specialists: pd.DataFrame,
-    pilot_codebook: Codebook,
-    specialists_codebook: Codebook,
+    assessments: pd.DataFrame,
+    design: EvaluationDesign,
     min_cell: int,
+    cooperation: Cooperation | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """The four ``results`` tables of the evaluation, keyed "results.<name>"."""
-    assessments = pilot_assessments(pilot, pilot_codebook)
-    attrition = attrition_balance(assessments, ATTRITION_COVARIATES, min_n=min_cell, small_n=SMALL_N)
-    cooperation = sector_cooperation_change(specialists, cooperation_columns(specialists_codebook),
-                                            min_n=min_cell, small_n=SMALL_N)
+    """The four ``results`` tables of the evaluation, keyed "results.<name>".
+
+    ``assessments`` are the design's rows (``design_assessments``); without
+    ``cooperation`` the cooperation table has no rows.
+    """
+    keywords = design.keywords()
+    attrition = attrition_balance(assessments, design.attrition, min_n=min_cell, small_n=design.small_n, **keywords)
+    if cooperation is None:
+        cooperation_change = no_rows()
+    else:
+        cooperation_change = sector_cooperation_change(cooperation.responses, cooperation.columns, min_n=min_cell,
+                                                       small_n=design.small_n, waves=cooperation.waves)
     return {
-        "results.evaluation": evaluation_results(assessments, min_cell),
-        "results.attrition": attrition,
-        "results.evaluation_flow": protected_flow(assessments, min_cell),
-        "results.cooperation_change": cooperation,
+        "results.evaluation": evaluation_results(assessments, min_cell, design),
+        "results.attrition": attrition if len(attrition) else no_rows(),
+        "results.evaluation_flow": protected_flow(assessments, min_cell, design.waves, design.group),
+        "results.cooperation_change": cooperation_change if len(cooperation_change) else no_rows(),
     }
+
+
+def load_cooperation(study: Study, codebooks: Mapping[str, Codebook], log: Callable[[str], None]) -> Cooperation | None:
+    """The specialists' cooperation answers of the plan, or None (with a log line) when they cannot be compared."""
+    plan = study.plan.evaluation.cooperation if study.plan.evaluation else None
+    if plan is None:
+        log("cooperation change skipped: the plan has no evaluation.cooperation part")
+        return None
+    codebook = codebooks.get(plan.instrument)
+    if codebook is None or not table_exists(study.db_path, f"anon.{plan.instrument}"):
+        log(f"cooperation change skipped: the study has no '{plan.instrument}' instrument")
+        return None
+    waves = tuple(study.instrument_waves(codebook))
+    if len(waves) < 2:
+        log(f"cooperation change skipped: '{plan.instrument}' has {len(waves)} wave(s), two are needed")
+        return None
+    columns = cooperation_columns(codebook, plan.group, plan.prefix)
+    with connect(study.db_path, read_only=True) as con:
+        responses = con.execute(f'SELECT * FROM anon."{plan.instrument}"').df()
+    columns = {partner: column for partner, column in columns.items() if column in responses.columns}
+    if not columns or "staff_id" not in responses.columns or "sector" not in responses.columns:
+        log(f"cooperation change skipped: '{plan.instrument}' has no cooperation items of group '{plan.group}'")
+        return None
+    responses = responses.loc[responses["wave"].isin(waves)]
+    order = [c for c in ("staff_id", "wave") if c in responses.columns]
+    return Cooperation(responses.sort_values(order, ignore_index=True), columns, waves)
 
 
 _DESCRIPTIONS: Mapping[str, str] = {
@@ -234,18 +392,37 @@ _DESCRIPTIONS: Mapping[str, str] = {
 
 @dg.multi_asset(
     specs=[dg.AssetSpec(["results", name], group_name="evaluation", kinds={"duckdb"},
-                        deps=[["anon", "pilot"], ["anon", "specialists"]], description=_DESCRIPTIONS[name])
+                        deps=[["anon", "pilot"], ["anon", "specialists"]], description=_DESCRIPTIONS[name],
+                        tags=PLAN_TAGS)
            for name in RESULT_TABLES],
     pool="duckdb", name="evaluation_results",
-    description="Evaluate the pilot: linking, attrition, within-group change, difference in differences.",
+    description="Evaluate the pilot (the study's plan): linking, attrition, within-group change, difference in differences.",
 )
 def evaluation_results_asset(context: AssetExecutionContext, study: StudyResource):
     config, codebooks = study.load()
-    with connect(config.db_path, read_only=True) as con:
-        pilot = con.execute("SELECT * FROM anon.pilot ORDER BY pupil_id, wave").df()
-        specialists = con.execute("SELECT * FROM anon.specialists ORDER BY staff_id, wave").df()
-    tables = evaluation_tables(pilot, specialists, codebooks["pilot"], codebooks["specialists"],
-                               config.privacy.min_cell)
+    plan = config.plan.evaluation
+    waves = evaluation_waves(config, codebooks[plan.instrument]) if plan and plan.instrument in codebooks else []
+    if plan is None or plan.instrument not in codebooks or len(waves) < 2:
+        why = ("the plan has no evaluation part" if plan is None
+               else f"the study has no '{plan.instrument}' instrument" if plan.instrument not in codebooks
+               else f"'{plan.instrument}' has fewer than two waves")
+        context.log.info(f"evaluation skipped: {why}")
+        tables = {f"results.{name}": no_rows() for name in RESULT_TABLES}
+        tables["results.evaluation_flow"] = tidy_frame([], ["municipality", "group", "stage", "wave"],
+                                                       ["share_of_pre", "suppressed", "suppression"]).astype(
+            {"municipality": "string", "group": "string", "stage": "string", "wave": "string",
+             "method": "string", "ci_method": "string", "correction": "string", "suppression": "string"})
+    else:
+        with connect(config.db_path, read_only=True) as con:
+            pilot = con.execute(f'SELECT * FROM anon."{plan.instrument}" ORDER BY pupil_id, wave').df()
+        assessments, design = design_assessments(pilot, codebooks[plan.instrument],
+                                                 EvaluationDesign.from_plan(plan, waves), context.log.warning,
+                                                 study=config, instrument=plan.instrument)
+        if len(waves) > 2:
+            context.log.info(f"evaluation: change and DiD from '{waves[0]}' to '{waves[-1]}'; "
+                             f"{waves[1:-1]} counted in the flow table only")
+        tables = evaluation_tables(assessments, design, config.privacy.min_cell,
+                                   load_cooperation(config, codebooks, context.log.info))
     write_tables(config.db_path, tables)
     context.log.info("evaluation results written")
     for name in RESULT_TABLES:
@@ -253,6 +430,8 @@ def evaluation_results_asset(context: AssetExecutionContext, study: StudyResourc
         metadata: dict = {"dagster/row_count": len(table)}
         if "warning" in table.columns:
             metadata["rows_with_warning"] = int(table["warning"].notna().sum())
+        if name == "evaluation":
+            metadata["waves"] = ", ".join(waves)
         yield dg.MaterializeResult(asset_key=["results", name], metadata=metadata)
 
 
