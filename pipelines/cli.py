@@ -179,12 +179,47 @@ def _progress() -> Progress:
 @app.command()
 @_guarded
 def check(study_file: Path = StudyOption) -> None:
-    """Validate the study configuration and its codebooks without reading any data."""
+    """Find what a run would fail on: study file, codebooks, plan, key and each raw file's header.
+
+    Reads only the headers of the raw files. Errors (exit code 2) name file, key and reason;
+    warnings (exit code 0) say what a run would lose.
+    """
+    from pipelines.study_check import check_study
+
     study, codebooks = _load(study_file)
-    missing = [i.path for i in study.inputs if not (study.raw_path / i.path).is_file()]
-    console.print(f"[green]ok:[/] {study_file} with {len(codebooks)} codebooks and {len(study.inputs)} inputs")
-    if missing:
-        console.print(f"[yellow]{len(missing)} input file(s) not found under {study.raw_path}:[/] " + ", ".join(missing))
+    problems = check_study(study, codebooks)
+    errors = [p for p in problems if p.level == "error"]
+    for p in problems:
+        colour = "red" if p.level == "error" else "yellow"
+        console.print(f"[bold {colour}]{p.level}:[/] {p}", highlight=False, soft_wrap=True)
+    summary = f"{study_file} with {len(codebooks)} codebooks and {len(study.inputs)} inputs"
+    if errors:
+        _fail(f"{len(errors)} error(s) in {summary}", "fix each file and key named above, then run check again")
+    console.print(f"[green]ok:[/] {summary}" + (f" ({len(problems)} warning(s) above)" if problems else ""))
+
+
+@app.command()
+@_guarded
+def init(raw: Path = typer.Option(..., "--raw", help="The folder of raw exports to read (headers and labels only).",
+                                  exists=True, file_okay=False),
+         name: str = typer.Option(..., "--study", help="The new study's name (lower-case letters, digits, - and _)."),
+         studies_dir: Path = typer.Option(PROJECT_ROOT / "studies", "--studies-dir",
+                                          help="Where to write <name>.yaml and <name>/codebooks/.", file_okay=False),
+         force: bool = typer.Option(False, "--force", help="Overwrite an earlier draft of the same name.")) -> None:
+    """Draft a study file and its codebook overrides from a folder of exports, then check the draft."""
+    from pipelines.draft import draft_study
+
+    try:
+        draft = draft_study(raw, name, studies_dir, force=force)
+    except (FileExistsError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    console.print(f"[green]drafted[/] {draft.study_file}", highlight=False)
+    for path in draft.codebook_files:
+        console.print(f"[green]drafted[/] {path}", highlight=False)
+    for line in draft.todo:
+        console.print(f"[yellow]left to decide:[/] {line}", highlight=False)
+    console.print("read the TODO comments in these files; checking the draft:")
+    check(draft.study_file)
 
 
 @app.command()

@@ -1,0 +1,148 @@
+"""`mapstudy check`: what a run of the study would fail on, found from configs and file headers.
+
+Reads the study file, its codebooks (with the study's overrides) and only the header of
+each raw export (`pipelines.headers`): no data row, so it is quick and safe on any study.
+Each problem names the file, the key and the reason; errors would stop or empty a part of
+the run, warnings lose something the researcher should know about (a column absent from a
+file, a persona indicator absent everywhere).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines.config import Codebook, Study, normalise_text
+from pipelines.headers import HeaderError, read_header
+from pipelines.study_plan import BOOKKEEPING, _uses, sourced_variables
+
+
+@dataclass(frozen=True)
+class Problem:
+    level: str  # "error" or "warning"
+    where: str  # file, or file: key
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
+
+
+def _expr_names(expr: str) -> set[str]:
+    """Identifiers a derived indicator's SQL mentions (string literals removed)."""
+    return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", re.sub(r"'[^']*'", " ", expr)))
+
+
+def needed_variables(column: str, study: Study, cb: Codebook, _seen: frozenset[str] = frozenset()) -> set[str] | None:
+    """Codebook variables a plan column needs, all of them; None when it needs none (bookkeeping)."""
+    if column in BOOKKEEPING or column in _seen:
+        return None
+    if column in cb.variables:
+        return {column}
+    if column.endswith("_id") and column[:-3] in cb.variables:
+        return {column[:-3]}
+    if column in cb.derived:
+        needed: set[str] = set()
+        for name in _expr_names(cb.derived[column].expr) & (set(cb.variables) | set(cb.derived)):
+            more = needed_variables(name, study, cb, _seen | {column})
+            needed |= more or set()
+        return needed
+    outcome = study.plan.outcomes.get(column)
+    if outcome is not None and outcome.instrument == cb.instrument:
+        return needed_variables(outcome.variable, study, cb, _seen | {column})
+    return None
+
+
+def _present(var_names: list[str], header_columns: set[str]) -> bool:
+    return any(normalise_text(n) in header_columns for n in var_names)
+
+
+def check_study(study: Study, codebooks: dict[str, Codebook]) -> list[Problem]:
+    problems: list[Problem] = []
+    sf = str(study.path)
+
+    # the key
+    from pipelines.ingest.stage import study_keys
+    from pipelines.privacy.pseudonyms import MissingKeyError
+
+    try:
+        study_keys(study)
+    except MissingKeyError as exc:
+        if study.demo:
+            problems.append(Problem("warning", f"{sf}: secret", f"{exc} For the demo, `mapstudy synth` makes it."))
+        else:
+            problems.append(Problem("error", f"{sf}: secret", str(exc)))
+    except Exception as exc:  # a malformed key: never quote it
+        problems.append(Problem("error", f"{sf}: secret", f"the key cannot be used ({type(exc).__name__}): "
+                                "make a new one with `mapstudy key new --out FILE`"))
+
+    # each input's header against its codebook
+    present_by_instrument: dict[str, set[str]] = {name: set() for name in codebooks}
+    read_any: set[str] = set()  # instruments with at least one header read
+    for i, item in enumerate(study.inputs):
+        cb = codebooks[item.instrument]
+        path = study.raw_path / item.path
+        where = f"{sf}: inputs.{i}.path"
+        if not path.is_file():
+            problems.append(Problem("error", where, f"'{item.path}' not found under {study.raw_path}"))
+            continue
+        try:
+            header = read_header(path, study.sources[item.source])
+        except HeaderError as exc:
+            problems.append(Problem("error", where, str(exc)))
+            continue
+        read_any.add(item.instrument)
+        columns = {normalise_text(c) for c in header.columns}
+        absent, required, identities = [], [], []
+        for name, var in cb.variables.items():
+            names = var.source_columns(item.source)
+            if not names:
+                continue
+            if _present(names, columns):
+                present_by_instrument[item.instrument].add(name)
+                if var.identity:
+                    identities.append(name)
+                continue
+            absent.append(f"{name} ({' / '.join(names)})")
+            if var.required:
+                required.append(name)
+        if required:
+            problems.append(Problem("error", f"{item.path}", "required column(s) absent, every row would be "
+                                    f"rejected: {', '.join(required)} (source {item.source}, codebook {item.instrument})"))
+        if cb.unit in ("pupil", "staff") and not identities:
+            problems.append(Problem("error", f"{item.path}", "no identity column (personal code, names, birth "
+                                    f"date, e-mail) found: every row would be rejected (source {item.source})"))
+        if absent:
+            problems.append(Problem("warning", f"{item.path}", f"{len(absent)} codebook column(s) absent, missing "
+                                    f"for every row: {', '.join(absent)}"))
+
+    # the plan's names: in a source of the study, and in at least one file
+    for key, instrument, column in _uses(study.plan):
+        cb = codebooks.get(instrument)
+        if cb is None:
+            continue
+        sourced = sourced_variables(study, cb)
+        present = present_by_instrument[instrument]
+        if column in cb.scales:  # a scale score needs at least one of its items
+            items = set(cb.scale_items(column))
+            if items & sourced & present or (items & sourced and instrument not in read_any):
+                continue
+            needed = items
+        else:
+            needed = needed_variables(column, study, cb)
+        if not needed:
+            continue
+        unsourced = sorted(needed - sourced)
+        absent = sorted(needed - present - set(unsourced)) if instrument in read_any else []
+        if not unsourced and not absent:
+            continue
+        what = (f"'{column}' needs {', '.join(unsourced)}, which no source of the study maps to a column "
+                f"(codebook {instrument})" if unsourced else
+                f"'{column}' needs {', '.join(absent)}, absent from every {instrument} file")
+        if key.startswith("plan.personas.indicators"):
+            problems.append(Problem("warning", f"{sf}: {key}", f"{what}: the indicator will be dropped"))
+        elif ".terms." in key:
+            problems.append(Problem("error", f"{sf}: {key}", f"{what}: the term cannot be estimated"))
+        else:
+            problems.append(Problem("error", f"{sf}: {key}", what))
+    return problems
