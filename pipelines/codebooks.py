@@ -51,8 +51,9 @@ def load_study_value_sets(study: C.Study, base_dir: Path) -> dict[str, C.ValueSe
     """The base value sets with the study's value_sets.yaml added or replacing sets whole."""
     sets = dict(C.load_value_sets(base_dir / "value_sets.yaml"))
     folder = study_codebook_dir(study)
-    if folder is not None and (folder / "value_sets.yaml").is_file():
-        sets.update(C.load_value_sets(folder / "value_sets.yaml"))
+    path = folder / "value_sets.yaml" if folder is not None else None
+    if path is not None and path.is_file() and C._read_yaml(path) is not None:  # an empty file adds nothing
+        sets.update(C.load_value_sets(path))
     return sets
 
 

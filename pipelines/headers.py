@@ -36,16 +36,10 @@ def file_format(path: Path) -> str | None:
 
 
 def _detect(data: bytes, declared: str | None) -> str:
-    """The readers' encoding detection (cp1257 vs cp1252, UTF-8/16), whatever its current shape."""
-    from pipelines.ingest import readers
+    """The readers' encoding detection (cp1257 vs cp1252, UTF-8/16), so check sees what ingest reads."""
+    from pipelines.ingest.readers import detect_encoding
 
-    detect = getattr(readers, "detect_encoding", None)
-    if detect is not None:
-        found = detect(data, declared)
-        return found[0] if isinstance(found, tuple) else found
-    if declared:
-        return declared
-    return readers._detect_encoding(data)
+    return detect_encoding(data, declared)[0]
 
 
 def _csv_header(path: Path, source: Source | None) -> FileHeader:

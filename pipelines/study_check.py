@@ -35,6 +35,8 @@ def _expr_names(expr: str) -> set[str]:
 
 def needed_variables(column: str, study: Study, cb: Codebook, _seen: frozenset[str] = frozenset()) -> set[str] | None:
     """Codebook variables a plan column needs, all of them; None when it needs none (bookkeeping)."""
+    if column in ("age", "birth_year"):  # computed from the birth date
+        return {n for n, v in cb.variables.items() if v.identity == "birth_date"} or None
     if column in BOOKKEEPING or column in _seen:
         return None
     if column in cb.variables:

@@ -115,3 +115,14 @@ def test_override_mistakes_name_the_override_file_and_key(tmp_path, override, ma
     with pytest.raises(ConfigError, match=match) as info:
         load_codebooks(load_study(path))
     assert str(tmp_path / "e" / "codebooks" / "pupils.yaml") in str(info.value)
+
+
+def test_override_files_are_in_the_provenance(tmp_path):
+    from pipelines.provenance import provenance_table
+
+    path = _study(tmp_path, "f", {"pupils.yaml": {"variables": {"grade": {"range": [1, 9]}}},
+                                  "value_sets.yaml": {}})
+    study = load_study(path)
+    table = provenance_table(study, load_codebooks(study), [])
+    configs = set(table.loc[table["kind"] == "config", "name"])
+    assert {"pupils.yaml", "value_sets.yaml"} <= configs  # outside the project: by file name
