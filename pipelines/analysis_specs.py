@@ -40,6 +40,7 @@ NOT_FACTOR_TYPES = ("municipality", "date", "string")
 #: Grouping levels of the descriptives: whole study, county, municipality (each per wave).
 GEOGRAPHIES = {"study": (), "county": ("county",), "municipality": ("county", "municipality")}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_LITERAL = re.compile(r"'(?:[^']|'')*'")
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ def group_members(codebook: Codebook, group: str) -> list[str]:
 def expression_names(codebook: Codebook, expr: str) -> set[str]:
     """The codebook variables and derived indicators a derived expression reads."""
     known = set(codebook.variables) | set(codebook.derived)
-    return {n for n in _NAME.findall(expr) if n in known}
+    return {n for n in _NAME.findall(_LITERAL.sub(" ", expr)) if n in known}
 
 
 def outcome_inputs(study: Study | None, codebook: Codebook, outcome: str) -> set[str]:
@@ -188,7 +189,7 @@ def excluded_factors(codebook: Codebook, outcome: str, study: Study | None = Non
         if v.transform == "pseudonymise":
             why.setdefault(name, "pseudonymised: a cluster, not a factor")
         elif v.type in NOT_FACTOR_TYPES:
-            why.setdefault(name, f"type {v.type}: grouping or timing, not a factor")
+            why.setdefault(name, f"type {v.type}: a place, a date or text, not a factor")
     groups = {r.group for r in study.plan.reasons if r.instrument == codebook.instrument} if study else set()
     for group in sorted(groups):
         for name in group_members(codebook, group):
@@ -201,7 +202,7 @@ def excluded_factors(codebook: Codebook, outcome: str, study: Study | None = Non
             source = codebook.variables.get(next(iter(inputs)))
             if source is not None and source.values and codebook.value_sets[source.values].kind in ("nominal",
                                                                                                      "binary"):
-                why.setdefault(name, f"recodes {next(iter(inputs))}, which is tested")
+                why.setdefault(name, f"recodes {next(iter(inputs))}: the same information")
     return why
 
 
