@@ -1,8 +1,11 @@
-"""Pilot evaluation: linked pre/post cohorts, within-group change, pilot versus comparison.
+"""Pilot evaluation: linked before/after cohorts, within-group change, treated versus comparison.
 
-Plain functions over the long pilot-assessment frame (``pupil_id``, ``wave`` 'pre'/'post',
-``group`` 'pilot'/'comparison', ``municipality``, outcome columns). Every function returns
-a tidy table (``analyses.tidy.tidy_frame``) whose rows name their method; the R scripts in
+Plain functions over the long assessment frame (``pupil_id``, ``wave``, a group column,
+``municipality``, outcome columns). The waves (in order: the first is before, the last
+after), the group column and the treated and comparison values are parameters; the
+defaults (waves 'pre'/'post', column ``group``, 'pilot' against every other pupil) are the
+convention of hand-made frames and of the R references. Every function returns a tidy
+table (``analyses.tidy.tidy_frame``) whose rows name their method; the R scripts in
 ``tests/reference/evaluation.R`` hold the reference numbers they are tested against.
 """
 
