@@ -365,7 +365,7 @@ def _municipality_values(f: DraftFile, cb: Codebook, source_body: dict) -> Count
     from pipelines.ingest.readers import read_raw
 
     names = [n for n, v in cb.variables.items() if v.type == "municipality" and v.role not in IDENTIFYING_ROLES]
-    column = next((m.column for m in f.matches if m.variable in names), None)
+    column = next((m.column for m in f.matches if m.variable in names and m.confidence >= CONF_FOLDED), None)
     if column is None:
         return Counter()
     src = Source(**{k: v for k, v in source_body.items() if k != "columns_like"})
@@ -437,11 +437,19 @@ def draft_study(raw: Path, name: str, studies_dir: Path = PROJECT_ROOT / "studie
         if not f.instrument or f.source is None:
             continue
         counts = _municipality_values(f, books[f.instrument], sources[f.source])
+        decided = {spelling: match_municipality(spelling, reference) for spelling in counts}
+        unknown = {normal(s): how for s, (official, how) in decided.items() if official is None}
+        if len(unknown) > 10 or len(unknown) > len(decided) / 2:
+            # not a column of municipality names (a wrong match could hold addresses): write none of it
+            column = next(m.column for m in f.matches if books[f.instrument].variables[m.variable].type == "municipality")
+            todo.append(f"{f.rel}: column {q(column)} was matched to the municipality but most of its values are "
+                        "not municipality names: check the match, and list the counties by hand")
+            continue
+        undecided.update(unknown)
         per_official: Counter = Counter()
         for spelling, n in counts.items():
-            official, how = match_municipality(spelling, reference)
+            official = decided[spelling][0]
             if official is None:
-                undecided[normal(spelling)] = how
                 continue
             per_official[official] += n
             if _ingest_key(spelling) != _ingest_key(official):  # the ingest would not find it: an alias
@@ -565,7 +573,7 @@ def _study_text(name, raw, studies_dir, cb_dir, files, sources, books, reference
         item += [f"source: {f.source}", f"path: {q(f.rel)}"]
         L.append(f"  - {{{', '.join(item)}}}   # {'; '.join(note)}")
     if todo:
-        L += ["", "# TODO, files not drafted:"] + [f"#   {t}" for t in todo]
+        L += ["", "# TODO, left to decide:"] + [f"#   {t}" for t in todo]
     L += ["", "# The analysis plan: which analyses run on which columns (models, flags, scales,",
           "# personas, evaluation). Copy the plan section of studies/demo.yaml and adapt it; see",
           "# README, \"Your own study\". An empty plan ingests and describes the data only.",

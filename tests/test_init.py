@@ -227,3 +227,17 @@ def test_init_matches_columns_by_label_folded_and_fuzzy_spellings(tmp_path):
     result = CliRunner().invoke(app, ["check", "--study", str(draft.study_file)])
     out = " ".join(result.output.split())
     assert result.exit_code == 2 and "secret" in out and "contradicts" not in out, out
+
+
+def test_a_municipality_match_holding_other_values_writes_none_of_them(tmp_path):
+    import pyreadstat
+
+    raw = tmp_path / "raw" / "x"
+    raw.mkdir(parents=True)
+    streets = [f"Canarystreet {i}" for i in range(12)]  # stand-ins for addresses in a mismatched column
+    frame = pd.DataFrame({"isikukood": ["x"] * 12, "kov": streets, "sugu": [1.0] * 12, "klassiaste": [5.0] * 12})
+    pyreadstat.write_sav(frame, str(raw / "opilased_2023.sav"), column_labels=["Isikukood", "Omavalitsus", None, None])
+    draft = draft_study(tmp_path / "raw", "x", tmp_path / "studies")
+    text = "\n".join(p.read_text(encoding="utf-8") for p in [draft.study_file, *draft.codebook_files])
+    assert "Canarystreet" not in text and "canarystreet" not in text
+    assert any("not municipality names" in t for t in draft.todo)
