@@ -176,6 +176,34 @@ class EvaluationPlan(_Strict):
     cooperation: CooperationPlan | None = None
 
 
+class NeedPlan(_Strict):
+    """A support need of the pupils and the service types that meet it (the gap analysis).
+
+    ``need`` is a 0/1 column of ``instrument`` (a variable, derived indicator or plan
+    outcome); ``service_types`` are codes of the services' ``service_type``.
+    """
+
+    need: str
+    instrument: str = "pupils"
+    service_types: list[str] = Field(min_length=1)
+    label: PlanLabels | None = None
+
+
+class ServicesPlan(_Strict):
+    """Specialists and services: the cooperation items, and need against supply per municipality."""
+
+    instrument: str = "services"
+    specialists: str = "specialists"
+    wave: str | None = None  # the pupils' wave the need is read from; None: its first wave
+    needs: list[NeedPlan] = Field(default_factory=list)
+    cooperation_group: str = "cooperation"
+    cooperation_prefix: str = "coop_"  # stripped from the item names to give the partner sector
+    barriers_group: str | None = None  # a multi-response group of the specialists (barriers to cooperation)
+    threshold: float = Field(default=3, ge=1, le=5)  # a link "exists" at this mean frequency (3: monthly)
+    n_boot: int = Field(default=999, ge=0)
+    available_code: Value = 3  # the availability code that counts as available
+
+
 class AnalysisPlan(_Strict):
     """Everything a study decides about its analyses; see studies/demo.yaml for an example."""
 
@@ -188,6 +216,7 @@ class AnalysisPlan(_Strict):
     reasons: list[ReasonsPlan] = Field(default_factory=list)
     personas: PersonaPlan | None = None
     evaluation: EvaluationPlan | None = None
+    services: ServicesPlan | None = None
 
 
 def derived_seed(seed: int, method: str) -> int:

@@ -66,6 +66,8 @@ def _uses(plan: AnalysisPlan) -> list[tuple[str, str, str]]:
         uses.append(("plan.evaluation.group", e.instrument, e.group))
         for part in ("continuous", "binary", "attrition_covariates"):
             uses += [(f"plan.evaluation.{part}", e.instrument, c) for c in getattr(e, part)]
+    if plan.services:
+        uses += [(f"plan.services.needs.{j}.need", n.instrument, n.need) for j, n in enumerate(plan.services.needs)]
     return uses
 
 
@@ -129,6 +131,32 @@ def plan_problems(study: Study, codebooks: dict[str, Codebook]) -> list[str]:
             if not any(v.group == c.group for v in codebooks[c.instrument].variables.values()):
                 problems.append(f"plan.evaluation.cooperation.group: no variable of '{c.instrument}' is in "
                                 f"group '{c.group}'")
+    if plan.services:
+        problems += _services_problems(study, codebooks)
+    return problems
+
+
+def _services_problems(study: Study, codebooks: dict[str, Codebook]) -> list[str]:
+    """plan.services: its groups exist in the specialists' codebook, its service types are codes."""
+    s, problems = study.plan.services, []
+    staff = codebooks.get(s.specialists)
+    for key, group in (("cooperation_group", s.cooperation_group), ("barriers_group", s.barriers_group)):
+        if staff and group and not any(v.group == group for v in staff.variables.values()):
+            problems.append(f"plan.services.{key}: no variable of '{s.specialists}' is in group '{group}'")
+    services = codebooks.get(s.instrument)
+    kind = services.variables.get("service_type") if services else None
+    if kind is not None and kind.values:
+        codes = {normalise_text(str(c)) for c in services.value_sets[kind.values].codes}
+        for j, need in enumerate(s.needs):
+            for code in need.service_types:
+                if normalise_text(code) not in codes:
+                    problems.append(f"plan.services.needs.{j}.service_types: '{code}' is not a code of value set "
+                                    f"'{kind.values}'")
+    for j, need in enumerate(s.needs):
+        book = codebooks.get(need.instrument)
+        if book and s.wave is not None and s.wave not in study.instrument_waves(book):
+            problems.append(f"plan.services.wave: '{s.wave}' is not a wave of '{need.instrument}'")
+            break
     return problems
 
 
@@ -211,6 +239,14 @@ def analysis_plan_table(study: Study, codebooks: dict[str, Codebook]) -> pd.Data
         if e.instrument in codebooks:
             body["waves"] = evaluation_waves(study, codebooks[e.instrument])
         add("evaluation", "evaluation", body, e.instrument)
+    if plan.services:
+        s = plan.services
+        body = s.model_dump(mode="json")
+        pupils = {n.instrument for n in s.needs}
+        if len(pupils) == 1 and next(iter(pupils)) in codebooks:
+            body["wave"] = first_wave(study, codebooks[next(iter(pupils))], s.wave)
+        body["seed"] = derived_seed(study.seed, "cooperation_network")
+        add("services", "services", body, s.instrument)
     for instrument, codebook in sorted(codebooks.items()):
         add("waves", instrument, {"waves": study.instrument_waves(codebook)}, instrument)
     return pd.DataFrame(rows, columns=["part", "name", "instrument", "present", "spec"])
