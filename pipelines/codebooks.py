@@ -21,6 +21,7 @@ other source's column names for every variable whose codebook names none of its 
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,7 @@ def merge_codebook_data(base: dict | None, override: dict, override_path: Path) 
                     if name not in section:
                         raise C.ConfigError(f"{override_path}: {where}.remove: the base codebook has no such entry")
                     del section[name]
+                    origin[where] = "removed"
                     continue
                 if "remove" in patch:
                     raise C.ConfigError(f"{override_path}: {where}.remove: write remove: true (or leave it out)")
@@ -119,7 +121,8 @@ def _report(problems: list[str], base_path: Path | None, override_path: Path, or
     lines = [f"{heading}"]
     for problem in problems:
         key = problem.split(":", 1)[0].strip()
-        path = override_path if base_path is None or _origin_of(key, origin) else base_path
+        ours = base_path is None or _origin_of(key, origin) or "the study's override" in problem
+        path = override_path if ours else base_path
         lines.append(f"  {path}: {problem}")
     return C.ConfigError("\n".join(lines))
 
@@ -150,6 +153,12 @@ def load_merged_codebook(instrument: str, base_path: Path | None, override_path:
                       f"codebook '{instrument}' with the study's overrides: {len(problems)} problem(s)") from None
     cb = cb.model_copy(update={"value_sets": value_sets})
     problems = C._codebook_problems(cb)
+    removed = {k.split(".", 1)[1] for k, v in origin.items() if v == "removed" and k.startswith("variables.")}
+    removed |= {k.split(".", 1)[1] for k, v in origin.items() if v == "removed" and k.startswith("derived.")}
+    for name, d in cb.derived.items():
+        used = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", re.sub(r"'[^']*'", " ", d.expr))) & removed
+        for gone in sorted(used):
+            problems.append(f"derived.{name}.expr: uses '{gone}', which the study's override removes")
     if problems:
         raise _report(problems, base_path, override_path, origin,
                       f"codebook '{instrument}' with the study's overrides contradicts itself")

@@ -109,6 +109,7 @@ def test_columns_like_unknown_source_is_named(tmp_path):
     ({"variables": {"grade": {"values": "yesno"}}}, r"pupils\.yaml: variables\.grade\.values"),
     ({"variables": {"nothing_here": {"remove": True}}}, r"pupils\.yaml: variables\.nothing_here\.remove"),
     ({"variables": {"new_one": {"type": "integer", "role": "analytic"}}}, r"pupils\.yaml: variables\.new_one\.label"),
+    ({"variables": {"status": {"remove": True}}}, r"pupils\.yaml: derived\.dropout\.expr: uses 'status'"),
 ])
 def test_override_mistakes_name_the_override_file_and_key(tmp_path, override, match):
     path = _study(tmp_path, "e", {"pupils.yaml": override})
