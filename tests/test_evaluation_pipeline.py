@@ -227,6 +227,42 @@ def test_cooperation_is_skipped_without_a_specialists_instrument(small_study):
     assert load_cooperation(study, books, lines.append) is not None
 
 
+def test_a_municipality_assessed_only_between_the_first_and_last_wave_is_counted():
+    rows = []
+    for m, waves in (("m0", ("pre", "mid", "post")), ("m1", ("pre", "post")), ("m2", ("mid",))):
+        for group in ("pilot", "comparison"):
+            for i in range(6):
+                rows += [{"pupil_id": f"{m}{group}{i}", "group": group, "municipality": m, "wave": w} for w in waves]
+    flow = protected_flow(pd.DataFrame(rows), min_cell=5, waves=("pre", "mid", "post"))
+    between = flow[flow["stage"] == "assessed_between"].set_index(["municipality", "group"])
+    assert (between["wave"] == "mid").all()
+    assert between.loc[("m2", "pilot"), "estimate"] == 6 and between.loc[("all", "all"), "estimate"] == 24
+    assert flow.set_index(["municipality", "group", "stage"]).loc[("m2", "pilot", "linked"), "estimate"] == 0
+
+
+def test_assets_without_their_plan_parts_write_empty_tables_and_say_why(small_study, tmp_path):
+    import yaml
+
+    from pipelines.assets.personas import persona_results_asset
+
+    study, _, _ = small_study
+    data = yaml.safe_load(study.path.read_text(encoding="utf-8"))
+    data["processed_dir"] = str(tmp_path)
+    data["plan"].pop("evaluation")
+    data["plan"].pop("personas")
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    shutil.copy(study.db_path, tmp_path / study.db_path.name)
+    outcome = dg.materialize([evaluation_results_asset, persona_results_asset],
+                             resources={"study": StudyResource(study_file=str(path))})
+    assert outcome.success
+    db = tmp_path / study.db_path.name
+    for name in ("evaluation", "attrition", "evaluation_flow", "cooperation_change", "persona_profiles"):
+        assert read_table(db, f"results.{name}").empty, name
+    selection = read_table(db, "results.persona_selection")
+    assert selection["term"].tolist() == ["no_fit"] and selection["note"].item() == "not_planned"
+
+
 @pytest.mark.slow  # executing the report twice takes over a minute on 2 shared cores
 def test_the_evaluation_report_renders_in_both_languages(results, tmp_path):
     study, truth, tables = results
