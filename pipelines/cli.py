@@ -219,7 +219,13 @@ def init(raw: Path = typer.Option(..., "--raw", help="The folder of raw exports 
     for line in draft.todo:
         console.print(f"[yellow]left to decide:[/] {line}", highlight=False)
     console.print("read the TODO comments in these files; checking the draft:")
-    check(draft.study_file)
+    try:
+        check(draft.study_file)
+    except typer.Exit as exc:
+        if exc.exit_code != 2:
+            raise
+        console.print(f"[yellow]the draft is written[/]: decide what check names above, then run "
+                      f"`mapstudy check --study {draft.study_file}` again", highlight=False)
 
 
 @app.command()

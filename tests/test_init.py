@@ -99,8 +99,14 @@ def test_drafted_study_loads_and_check_names_what_is_left(generated, tmp_path):
     from pipelines.cli import app
 
     root, _ = generated
-    draft = draft_study(root / "raw", "drafted", tmp_path / "studies")
-    result = CliRunner().invoke(app, ["check", "--study", str(draft.study_file)])
+    result = CliRunner().invoke(app, ["init", "--raw", str(root / "raw"), "--study", "drafted",
+                                      "--studies-dir", str(tmp_path / "studies")])
+    assert result.exit_code == 0, result.output  # drafted; check's findings are what is left to decide
+    assert "the draft is written" in " ".join(result.output.split())
+    again = CliRunner().invoke(app, ["init", "--raw", str(root / "raw"), "--study", "drafted",
+                                     "--studies-dir", str(tmp_path / "studies")])
+    assert again.exit_code == 2 and "exists" in again.output  # never overwrites a draft silently
+    result = CliRunner().invoke(app, ["check", "--study", str(tmp_path / "studies" / "drafted.yaml")])
     # the drafted key file does not exist yet: check says so, names the key, exits 2
     assert result.exit_code == 2, result.output
     assert "secret" in result.output and "key new" in result.output
