@@ -31,6 +31,7 @@ import pandas as pd
 import yaml
 from dagster import AssetExecutionContext
 
+from analyses.scales import score_scale
 from analyses.tidy import tidy_frame
 from personas import (
     assign_classes,
@@ -58,7 +59,6 @@ from pipelines.resources import StudyResource
 from pipelines.scales import scale_definitions
 from pipelines.study_plan import first_wave, with_plan_outcomes
 from pipelines.warehouse import connect, write_tables
-from analyses.scales import score_scale
 
 RESULT_TABLES = ("persona_selection", "persona_profiles", "persona_assignments", "persona_quality")
 PLAN_TAGS = {"mapstudy/plan": "personas"}
