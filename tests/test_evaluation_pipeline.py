@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analyses.evaluation import sector_cooperation_change
 from analyses.evaluation.did import ONE_GROUP_ONLY
 from pipelines.assets.evaluation import (
     PLAN_TAGS,
@@ -224,7 +225,14 @@ def test_cooperation_is_skipped_without_a_specialists_instrument(small_study):
     lines = []
     assert load_cooperation(study, {k: v for k, v in books.items() if k != "specialists"}, lines.append) is None
     assert lines == ["cooperation change skipped: the study has no 'specialists' instrument"]
-    assert load_cooperation(study, books, lines.append) is not None
+    cooperation = load_cooperation(study, books, lines.append)
+    assert cooperation is not None and cooperation.waves == ("pre", "post")
+    # a third wave between the two: the change still runs from the first to the last
+    answers = cooperation.responses
+    three = pd.concat([answers, answers[answers["wave"] == "pre"].assign(wave="mid")], ignore_index=True)
+    two_waves = sector_cooperation_change(answers, cooperation.columns, waves=cooperation.waves)
+    pd.testing.assert_frame_equal(sector_cooperation_change(three, cooperation.columns, waves=("pre", "mid", "post")),
+                                  two_waves)
 
 
 def test_a_municipality_assessed_only_between_the_first_and_last_wave_is_counted():
