@@ -68,9 +68,11 @@ def _population(rng: np.random.Generator, files: StudyFiles, pupils: int) -> dic
                                                    None, frame["phone"].to_numpy(), frame["email"].to_numpy(), staff=True)
         frame.attrs["inflected"] = inflected
     outsiders = _outsiders(rng, base, follow, reference)
+    cooperation_truth = staff.plant_cooperation(staff_waves)
+    service_table, services_truth = staff.plant_service_gap(staff.services(rng, munis), base)
     return {"munis": munis, "baseline": base, "followup": follow, "indicators": indicators,
-            "pilot": pilot_waves, "specialists": staff_waves, "services": staff.services(rng, munis),
-            "outsiders": outsiders}
+            "pilot": pilot_waves, "specialists": staff_waves, "services": service_table,
+            "outsiders": outsiders, "planted": {"specialists": cooperation_truth, "services": services_truth}}
 
 
 def _text_counties(files: StudyFiles, instrument: str) -> Callable[[pd.DataFrame], np.ndarray]:
@@ -275,4 +277,5 @@ def _truth(files, seed, pupils, population, secret_hex, counts, defects, canarie
         "pilot": {"effects": {"sdl": {"did": pilot.SDL_DID}, "unexcused_absences": {"did": pilot.ABSENCE_DID}},
                   "null_outcomes": list(pilot.NULL_OUTCOMES)},
         "canaries": {k: sorted(v) for k, v in sorted(canaries.items())},
+        **population["planted"],
     }

@@ -117,3 +117,55 @@ def services(rng: np.random.Generator, munis: pd.DataFrame) -> pd.DataFrame:
     frame["contact_email"] = people.unique_emails(people.emails(rng, first, last))
     frame["contact_phone"] = people.phones(rng, n)
     return frame
+
+
+# ---------------------------------------------------------------------------------------
+# Planted structure (issue 13): deterministic edits of the drawn tables, no random draws,
+# so the generator's random stream (and everything drawn after it) is unchanged.
+
+#: The planted weak link: these two sectors report cooperating with each other two steps
+#: less often than drawn (at least 1, never), in every municipality and wave.
+WEAK_LINK = ("education", "police")
+WEAK_STEP = 2
+#: In the municipality with the most specialists answering before the pilot, every
+#: cooperation answer after it is this many steps higher (at most 5, daily).
+RISE_STEP = 2
+#: Service types that meet a mental-health concern in the demo (its plan says the same).
+MENTAL_HEALTH_TYPES = ("counselling", "health_service")
+
+
+def plant_cooperation(waves: dict[str, pd.DataFrame]) -> dict:
+    """Plant the density rise and the weak link into the specialists' waves; return the truth."""
+    first, last = list(waves)[0], list(waves)[-1]
+    counts = waves[first]["municipality"].value_counts()
+    rising = sorted(counts[counts == counts.max()].index)[0]
+    post = waves[last]
+    chosen = (post["municipality"] == rising).to_numpy()
+    for item in COOPERATION:
+        post.loc[chosen, item] = np.minimum(post.loc[chosen, item].to_numpy() + RISE_STEP, 5)
+    a, b = WEAK_LINK
+    for frame in waves.values():
+        for own, partner in ((a, b), (b, a)):
+            rows = (frame["sector"] == own).to_numpy()
+            frame.loc[rows, f"coop_{partner}"] = np.maximum(frame.loc[rows, f"coop_{partner}"].to_numpy() - WEAK_STEP, 1)
+    return {"weak_link": list(WEAK_LINK), "weak_step": WEAK_STEP,
+            "density_rise": {"municipality": rising, "step": RISE_STEP, "waves": [first, last]}}
+
+
+def plant_service_gap(frame: pd.DataFrame, pupils: pd.DataFrame, need: str = "mental_health_concern") -> tuple[pd.DataFrame, dict]:
+    """The municipality with the highest share of pupils with ``need`` (among those with at
+    least the median number of pupils) gets no service of MENTAL_HEALTH_TYPES; every other
+    municipality gets at least one (its first service becomes counselling). Returns the
+    services and the truth."""
+    share = pupils.groupby("municipality")[need].mean()
+    size = pupils["municipality"].value_counts()
+    eligible = share[size.reindex(share.index).fillna(0) >= size.median()]
+    gap = sorted(eligible[eligible == eligible.max()].index)[0]
+    out = frame.loc[~((frame["municipality"] == gap) & frame["service_type"].isin(MENTAL_HEALTH_TYPES))].copy()
+    for muni, rows in out.groupby("municipality", sort=True):
+        if muni != gap and not rows["service_type"].isin(MENTAL_HEALTH_TYPES).any():
+            out.loc[rows.index[0], "service_type"] = MENTAL_HEALTH_TYPES[0]
+            out.loc[rows.index[0], "service_name"] = _SERVICE_NAMES[MENTAL_HEALTH_TYPES[0]][1]
+    truth = {"gap": {"municipality": gap, "need": need, "service_types": list(MENTAL_HEALTH_TYPES),
+                     "need_share": round(float(share[gap]), 6), "pupils": int(size[gap])}}
+    return out.reset_index(drop=True), truth
