@@ -37,6 +37,7 @@ from pipelines.config import PROJECT_ROOT, Codebook, Source, Variable, load_code
 from pipelines.headers import FileHeader, HeaderError, file_format, read_header
 
 REFERENCE = Path(__file__).parent / "reference" / "municipalities_ee.yaml"
+GLOSSARY = Path(__file__).parent / "reference" / "glossary_ru_et.yaml"
 
 #: Confidence of each way a column can match a variable.
 CONF_SOURCE = 1.0  # a column name the base codebook already uses for some source
@@ -77,6 +78,13 @@ def normal(text: str) -> str:
 def q(text: object) -> str:
     """A YAML scalar (JSON strings are YAML double-quoted strings)."""
     return json.dumps(str(text), ensure_ascii=False)
+
+
+@functools.lru_cache(maxsize=1)
+def _glossary() -> dict[str, str]:
+    """Russian name or label (folded) -> the Estonian label the codebooks use."""
+    data = yaml.safe_load(GLOSSARY.read_text(encoding="utf-8")) or {}
+    return {fold_text(ru): et for ru, et in data.items()}
 
 
 # ----------------------------------------------------------------------------- base codebooks
@@ -145,6 +153,11 @@ def _candidates(column: str, label: str | None, cb: Codebook, fuzzy: bool = True
             best[name] = Match(column, name, conf, how, via)
 
     texts = [t for t in (column, label) if t]
+    translated = [_glossary().get(fold_text(t)) for t in texts]
+    for et in filter(None, translated):  # a Russian name or label: its Estonian label
+        for name, _conf, how, via in index.exact.get(normal(et), ()):
+            if via is None:
+                offer(name, CONF_FOLDED, "Russian label translated")
     for text in texts:
         for name, conf, how, via in index.exact.get(normal(text), ()):
             if via is not None and text != column:
@@ -606,7 +619,7 @@ def _codebook_texts(files: list[DraftFile], books: dict[str, Codebook], sources:
                 conf = min(h[1].confidence for h in hits)
                 hows = sorted({h[1].how for h in hits})
                 value = q(cols[0]) if len(cols) == 1 else "[" + ", ".join(q(c) for c in cols) + "]"
-                flag = "" if conf >= CONF_LABEL else "  TODO: check"
+                flag = "" if conf >= CONF_FOLDED else "  TODO: check"
                 L.append(f"      {src}: {value}   # confidence {conf:.2f} ({'; '.join(hows)}){flag}")
         value_notes = _value_label_notes(mine, cb)
         if value_notes:

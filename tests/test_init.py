@@ -204,7 +204,7 @@ def test_init_matches_columns_by_label_folded_and_fuzzy_spellings(tmp_path):
         "Mitu_puudulikku_poolaastahinnet_opilasel": [0.0, 1.0, 0.0],
         "lemmikvarv": ["x"] * 3,
     })
-    labels = ["Isikukood", "Eesnimi", "perekonnanimi", "Omavalitsus", "Пол", "Hariduslik tugi", None,
+    labels = ["Isikukood", "Eesnimi", "Фамилия", "Omavalitsus", "Пол", "Hariduslik tugi", None,
               "Põhjuseta puudutud tunnid poolaastas", None, "Lemmikvärv"]
     pyreadstat.write_sav(frame, str(raw / "opilased_2025.sav"), column_labels=labels,
                          variable_value_labels={"Sugu": {1.0: "poiss", 2.0: "tüdruk"},
@@ -223,7 +223,7 @@ def test_init_matches_columns_by_label_folded_and_fuzzy_spellings(tmp_path):
                 "unexcused_absences": "puudumised_kokku", "failing_grades": "Mitu_puudulikku_poolaastahinnet_opilasel"}
     assert {k: v["source"]["ida_viru_sav"] for k, v in overrides.items()} == expected
     assert '"lemmikvarv"' in text  # unmatched: a comment for the researcher
-    assert "confidence" in text and "similar spelling" in text
+    assert "confidence" in text and "similar spelling" in text and "Russian label translated" in text
     assert '"ei tea mis"' in text  # a value label the value set does not spell
     # the draft loads: check runs on it and names only what is left (the key)
     from typer.testing import CliRunner
