@@ -93,6 +93,10 @@ def check_study(study: Study, codebooks: dict[str, Codebook]) -> list[Problem]:
         except HeaderError as exc:
             problems.append(Problem("error", where, str(exc)))
             continue
+        if header.format == "csv" and len(header.columns) <= 1:
+            problems.append(Problem("error", where, f"'{item.path}' has a single column: the delimiter is not "
+                                    f"{header.delimiter!r}; set it under sources.{item.source}.delimiter"))
+            continue
         read_any.add(item.instrument)
         columns = {normalise_text(c) for c in header.columns}
         absent, required, identities = [], [], []
