@@ -37,6 +37,7 @@ from pipelines.assets.ingest import build_ingest_assets
 from pipelines.assets.personas import persona_report, persona_results_asset
 from pipelines.assets.privacy import build_protect_microdata
 from pipelines.assets.reports import overview_report
+from pipelines.assets.services import build_services_assets, services_report
 from pipelines.assets.technical_report import technical_report
 from pipelines.config import Study
 from pipelines.privacy.shareable import shared_instruments
@@ -152,7 +153,7 @@ def study_assets(study: Study, shared: Sequence[str], on_start=None) -> list[dg.
     """Every asset the pipeline could build for this study, before pruning."""
     return [*build_ingest_assets(study.instruments, on_start), build_protect_microdata(shared),
             *build_analysis_assets(study), overview_report, technical_report, evaluation_results_asset,
-            evaluation_report, persona_results_asset, persona_report]
+            evaluation_report, persona_results_asset, persona_report, *build_services_assets(study), services_report]
 
 
 def build_definitions(study_file: str | None = None) -> tuple[dg.Definitions, list[str]]:
