@@ -115,6 +115,7 @@ def _explain(exc: BaseException) -> tuple[str, str | None]:
     from pipelines.privacy.erasure import ErasureError
     from pipelines.privacy.release import ReleaseError
     from pipelines.render.engine import RenderError
+    from pipelines.runner import RunFailed
 
     if isinstance(exc, LockTimeout):
         return str(exc), "wait until the other command has finished (or give --wait SECONDS a longer time)"
@@ -126,6 +127,9 @@ def _explain(exc: BaseException) -> tuple[str, str | None]:
         return str(exc), "run the study (mapstudy run) and choose a folder that does not exist yet"
     if isinstance(exc, RenderError):
         return str(exc), None
+    if isinstance(exc, RunFailed):
+        what, hint = _OS_ERRORS.get(exc.errno, (str(exc), "see the step that failed above"))
+        return f"the run failed in step {exc.step}: {what}", hint + " (the previous database is unchanged)"
     if isinstance(exc, OSError):
         return _explain_os_error(exc)
     if isinstance(exc, duckdb.Error):

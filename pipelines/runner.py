@@ -22,6 +22,7 @@ A run is safe against crashes and against other commands:
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 import warnings
@@ -175,7 +176,40 @@ def run_study_job(study_file: Path, wait: float | None = None, notify: Notify | 
     lost = data_loss_in(result)
     if lost is not None:
         raise lost
+    if not result.success and (cause := io_failure_in(result)) is not None:
+        raise cause
     return result.success
+
+
+class RunFailed(RuntimeError):
+    """A step failed for a reason outside the data and the code (a full disk, permissions)."""
+
+    def __init__(self, step: str, errno_code: int) -> None:
+        super().__init__(f"the run failed in step {step}: {os.strerror(errno_code)}")
+        self.step = step
+        self.errno = errno_code
+
+
+#: What Python's and DuckDB's messages say for the I/O failures a user can fix.
+_IO_MARKERS = ((errno.ENOSPC, "No space left on device"), (errno.EDQUOT, "Disk quota exceeded"),
+               (errno.EROFS, "Read-only file system"), (errno.EACCES, "Permission denied"))
+
+
+def io_failure_in(run_result) -> RunFailed | None:
+    """The first failed step whose error (or its cause) is a full disk or a permission error.
+
+    Only the marker is matched; nothing of the message is kept (it could quote data).
+    """
+    for event in getattr(run_result, "all_events", []) or []:
+        if not getattr(event, "is_step_failure", False):
+            continue
+        error = getattr(event.step_failure_data, "error", None)
+        while error is not None:
+            for code, marker in _IO_MARKERS:
+                if marker in (error.message or ""):
+                    return RunFailed(event.step_key, code)
+            error = error.cause or error.context
+    return None
 
 
 def _study_resource(study_file: Path, accept_partial: bool = False):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -68,6 +69,7 @@ def staged(db_path: Path) -> Iterator[Callable[[], None]]:
     staging = staging_path(db_path)
     _remove(staging)
     db_path.parent.mkdir(parents=True, exist_ok=True)
+    tempfile.TemporaryFile(dir=db_path.parent).close()  # a read-only folder fails here, before any work
     if db_path.is_file():
         _checkpoint(db_path)
         shutil.copyfile(db_path, staging)

@@ -169,3 +169,21 @@ def test_unexpected_errors_do_not_show_their_message():
 
     message, hint = _explain(ValueError(f"could not convert {CODE}"))
     assert CODE not in message and "--debug" in hint
+
+
+def test_a_full_disk_inside_a_run_is_named_without_its_message():
+    from types import SimpleNamespace
+
+    from pipelines.cli import _explain
+    from pipelines.runner import io_failure_in
+
+    cause = SimpleNamespace(message=f"IOException: Could not write file: No space left on device ({CODE})",
+                            cause=None, context=None)
+    wrapper = SimpleNamespace(message="Error occurred while executing op", cause=cause, context=None)
+    event = SimpleNamespace(is_step_failure=True, step_key="ingest_study",
+                            step_failure_data=SimpleNamespace(error=wrapper))
+    failed = io_failure_in(SimpleNamespace(all_events=[SimpleNamespace(is_step_failure=False), event]))
+    message, hint = _explain(failed)
+    assert message == "the run failed in step ingest_study: the disk is full" and "free some space" in hint
+    assert CODE not in message + hint
+    assert io_failure_in(SimpleNamespace(all_events=[])) is None
