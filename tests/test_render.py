@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 import time
 from pathlib import Path
@@ -90,9 +91,17 @@ def build_study_db(path: Path) -> Path:
         dropped = rejected.get((instrument, wave), 0) if county == "voru" else 0
         row_counts.append((instrument, wave, county, f"{county or 'ulikool'}/{instrument}_{wave}.dat",
                            accepted + dropped, accepted, dropped))
+    # In the study file's order of inputs (pupils, pilot, specialists), as ingest writes them: the
+    # overview lists instruments in that order; the waves' order is meta.analysis_plan's.
+    row_counts.sort(key=lambda r: ("pupils", "pilot", "specialists").index(r[0]))
     con.execute("CREATE TABLE meta.row_counts (instrument VARCHAR, wave VARCHAR, county VARCHAR, file VARCHAR, "
                 "rows_read BIGINT, rows_accepted BIGINT, rows_rejected BIGINT)")
     con.executemany("INSERT INTO meta.row_counts VALUES (?, ?, ?, ?, ?, ?, ?)", row_counts)
+    con.execute("CREATE TABLE meta.analysis_plan (part VARCHAR, name VARCHAR, instrument VARCHAR, present BOOLEAN, "
+                "spec VARCHAR)")
+    con.executemany("INSERT INTO meta.analysis_plan VALUES ('waves', ?, ?, true, ?)", [
+        (i, i, json.dumps({"waves": w})) for i, w in (("pilot", ["pre", "post"]), ("pupils", ["baseline", "followup"]),
+                                                      ("services", []), ("specialists", ["pre", "post"]))])
     con.execute('CREATE TABLE meta.quality (instrument VARCHAR, wave VARCHAR, file VARCHAR, "row" BIGINT, '
                 '"column" VARCHAR, variable VARCHAR, rule VARCHAR, severity VARCHAR, action VARCHAR, message VARCHAR)')
     con.executemany(
@@ -278,7 +287,7 @@ def test_records_by_municipality_count_the_anon_tables(con):
     assert pupils[("Setomaa vald", "baseline")] == 3 and pupils[("Tartu linn", "followup")] == 110
     assert ("Nõo vald", "followup") not in pupils.index
     assert records.loc[records["instrument"] == "services", "wave"].isna().all()
-    wide, pairs = overview.wide_by_municipality(records)
+    wide, pairs = overview.wide_by_municipality(records, overview.instruments(con), overview.wave_order(con))
     assert pairs[:2] == [("pupils", "baseline"), ("pupils", "followup")] and pairs[-1] == ("services", None)
     nõo = wide.set_index("municipality").loc["Nõo vald"]
     assert (nõo["pupils/baseline"], nõo["pupils/followup"], nõo["services/"]) == (12, 0, 1)
@@ -399,3 +408,23 @@ def test_render_is_byte_identical(rendered_et, study_db, tmp_path):
     assert [p.name for p in again] == ["overview.html", "overview.pdf"]
     for path in again:
         assert path.read_bytes() == rendered_et[path.suffix[1:]].read_bytes(), path.name
+
+
+def test_instruments_waves_and_people_come_from_the_database(con):
+    assert overview.instruments(con) == ("pupils", "pilot", "specialists", "services")
+    assert overview.wave_order(con)[:4] == ("baseline", "followup", "pre", "post")
+    assert overview.person_instruments(con) == ("pupils", "pilot", "specialists")
+    assert overview.not_in_study(con) == []
+
+
+def test_a_file_without_rows_and_an_empty_table_render(tmp_path):
+    """A 0-row input (no share of accepted rows) and a table without rows are shown, not a crash."""
+    from pipelines.render.tables import published_cells
+
+    frame = pd.DataFrame({"file": ["a", "b"], "rows_read": [0, 40], "rows_accepted": [0, 38],
+                          "rows_rejected": [0, 2], "accepted_pct": pd.array([pd.NA, 95.0], dtype="Float64")})
+    cells = published_cells(frame, lang="en", min_cell=5, counts=["rows_accepted", "rows_rejected", "rows_read"],
+                            row_total="rows_read", shares={"accepted_pct": ("rows_accepted", "rows_read")})
+    assert cells.loc[0, "accepted_pct"] == "–" and cells.loc[0, "rows_read"] == "0"
+    empty = published_cells(frame.iloc[:0], lang="en", min_cell=5)
+    assert empty.empty and list(empty.columns) == list(frame.columns)

@@ -4,20 +4,24 @@ Plain functions over a DuckDB connection returning tidy frames, so the report st
 thin layout and the queries are tested on their own. They read only ``meta.*`` tables
 and counts of ``anon.*`` rows: no function here returns a value of any pupil's record,
 and data-quality findings are counted by rule without their messages, rows or columns.
+Which instruments and waves there are, and their order, come from the database too
+(:func:`instruments`, :func:`wave_order`, :func:`person_instruments`): nothing here names
+an instrument or a wave, so a study with other instruments, or without some, renders.
 """
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import pandas as pd
 
-#: Instruments in the order reports list them (DOMAIN.md: pupils first).
-INSTRUMENTS: tuple[str, ...] = ("pupils", "pilot", "specialists", "services")
-#: Instruments whose rows are people (pupils, staff): their counts are suppressed when
-#: small. Services are institutions, and a count of two services discloses no one.
-PERSON_INSTRUMENTS: tuple[str, ...] = ("pupils", "pilot", "specialists")
-#: Waves in time order; waves a study adds later sort after these, alphabetically.
-WAVE_ORDER: tuple[str, ...] = ("baseline", "pre", "followup", "post")
+from pipelines.ingest.typing import ID_COLUMN
+
+#: Columns whose presence in an anon table says its rows are people (pupils, staff): their
+#: counts are suppressed when small. Rows of other instruments (services) are
+#: institutions, and a count of two services discloses no one.
+PERSON_COLUMNS: tuple[str, ...] = tuple(ID_COLUMN.values())
 #: Provenance kinds in the order the appendix lists them.
 PROVENANCE_KINDS: tuple[str, ...] = ("fingerprint", "code", "lockfile", "config", "seed", "input", "software")
 #: How many leading characters of the run fingerprint a report shows prominently.
@@ -47,6 +51,62 @@ def has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
     return bool(found and found[0])
 
 
+def _anon_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [row[0] for row in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'anon' ORDER BY table_name").fetchall()]
+
+
+def instruments(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    """The study's instruments in the order its study file lists their inputs (``meta.row_counts``),
+    then any other instrument the database knows (anon tables, codebook variables), alphabetically."""
+    order: list[str] = []
+    if has_table(con, "meta", "row_counts"):
+        order = [row[0] for row in con.execute(
+            "SELECT instrument FROM meta.row_counts GROUP BY instrument ORDER BY min(rowid)").fetchall()]
+    known = set(_anon_tables(con))
+    if has_table(con, "meta", "variables"):
+        known |= {row[0] for row in con.execute("SELECT DISTINCT instrument FROM meta.variables").fetchall()}
+    return tuple(order + sorted(known - set(order)))
+
+
+def wave_order(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    """Waves in the study's order: each instrument's waves from ``meta.analysis_plan``, else the
+    order in which ``meta.row_counts`` lists them; waves a study adds later sort after these."""
+    waves: list[str] = []
+    if has_table(con, "meta", "analysis_plan"):
+        rows = con.execute("SELECT name, spec FROM meta.analysis_plan WHERE part = 'waves'").fetchall()
+        by_instrument = {name: json.loads(spec).get("waves", []) for name, spec in rows}
+        for instrument in [*instruments(con), *sorted(by_instrument)]:
+            waves += by_instrument.get(instrument, [])
+    if has_table(con, "meta", "row_counts"):
+        waves += [row[0] for row in con.execute(
+            "SELECT wave FROM meta.row_counts WHERE wave IS NOT NULL GROUP BY wave ORDER BY min(rowid)").fetchall()]
+    return tuple(dict.fromkeys(waves))
+
+
+def person_instruments(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    """Instruments whose rows are people: their anon table has a pupil or staff pseudonym column."""
+    found = {row[0] for row in con.execute(
+        "SELECT DISTINCT table_name FROM information_schema.columns WHERE table_schema = 'anon' "
+        f"AND column_name IN ({', '.join('?' for _ in PERSON_COLUMNS)})", list(PERSON_COLUMNS)).fetchall()}
+    return tuple(i for i in instruments(con) if i in found)
+
+
+def not_in_study(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """(instrument, why) for what the overview cannot show: instruments the analysis plan names that
+    the study has no inputs for ("no_inputs"), and instruments whose inputs gave no rows ("no_rows")."""
+    out: list[tuple[str, str]] = []
+    if has_table(con, "meta", "analysis_plan"):
+        rows = con.execute("SELECT DISTINCT instrument FROM meta.analysis_plan "
+                           "WHERE NOT present AND instrument IS NOT NULL ORDER BY instrument").fetchall()
+        out += [(row[0], "no_inputs") for row in rows]
+    if has_table(con, "meta", "row_counts"):
+        rows = con.execute("SELECT instrument FROM meta.row_counts GROUP BY instrument "
+                           "HAVING sum(rows_accepted) = 0 ORDER BY min(rowid)").fetchall()
+        out += [(row[0], "no_rows") for row in rows]
+    return out
+
+
 def received_by_source(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Rows read, accepted and rejected per instrument, wave and county.
 
@@ -64,8 +124,8 @@ def received_by_source(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     for column in ("files", "rows_read", "rows_accepted", "rows_rejected"):
         frame[column] = frame[column].astype("Int64")
     share = frame["rows_accepted"].astype("Float64") / frame["rows_read"].astype("Float64") * 100
-    frame["accepted_pct"] = share.where(frame["rows_read"] > 0)
-    return _sorted(frame, ["instrument", "county", "wave"], {"instrument": INSTRUMENTS, "wave": WAVE_ORDER})
+    frame["accepted_pct"] = share.where(frame["rows_read"] > 0)  # no rows read: no share (shown as "–")
+    return _sorted(frame, ["instrument", "county", "wave"], {"instrument": instruments(con), "wave": wave_order(con)})
 
 
 def records_by_municipality(con: duckdb.DuckDBPyConnection, municipality: str | None = None) -> pd.DataFrame:
@@ -75,7 +135,7 @@ def records_by_municipality(con: duckdb.DuckDBPyConnection, municipality: str | 
     the database are skipped; ``municipality`` restricts the rows to one municipality.
     """
     parts = []
-    for instrument in INSTRUMENTS:
+    for instrument in instruments(con):
         if not has_table(con, "anon", instrument):
             continue
         columns = {
@@ -97,19 +157,21 @@ def records_by_municipality(con: duckdb.DuckDBPyConnection, municipality: str | 
         frame = frame[frame["municipality"] == municipality]
     frame["records"] = frame["records"].astype("Int64")
     return _sorted(frame, ["county", "municipality", "instrument", "wave"],
-                   {"instrument": INSTRUMENTS, "wave": WAVE_ORDER})
+                   {"instrument": instruments(con), "wave": wave_order(con)})
 
 
-def wide_by_municipality(long: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, str | None]]]:
+def wide_by_municipality(long: pd.DataFrame, instrument_order: tuple[str, ...] = (),
+                         waves: tuple[str, ...] = ()) -> tuple[pd.DataFrame, list[tuple[str, str | None]]]:
     """Pivot :func:`records_by_municipality` to one row per municipality.
 
     Returns the wide frame (county, municipality, then one column per instrument and
     wave named ``instrument/wave``, 0 where nothing was received) and the list of
-    (instrument, wave) pairs in column order.
+    (instrument, wave) pairs in column order (``instrument_order`` and ``waves``, from
+    :func:`instruments` and :func:`wave_order`; unknown ones after, alphabetically).
     """
     pairs = list(dict.fromkeys(zip(long["instrument"], long["wave"], strict=True)))
     pairs = [p for p in _sorted(pd.DataFrame(pairs, columns=["instrument", "wave"]), ["instrument", "wave"],
-                                {"instrument": INSTRUMENTS, "wave": WAVE_ORDER}).itertuples(index=False, name=None)]
+                                {"instrument": instrument_order, "wave": waves}).itertuples(index=False, name=None)]
     keyed = long.assign(column=[f"{i}/{'' if pd.isna(w) else w}" for i, w in zip(long["instrument"], long["wave"], strict=True)])
     wide = keyed.groupby(["county", "municipality", "column"])["records"].sum().unstack(fill_value=0).reset_index()
     names = [f"{i}/{'' if w is None or pd.isna(w) else w}" for i, w in pairs]
@@ -134,7 +196,7 @@ def quality_by_rule(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
     frame["findings"] = frame["findings"].astype("Int64")
     return _sorted(frame, ["severity", "rule", "action", "instrument"],
-                   {"severity": ("error", "warning", "info"), "instrument": INSTRUMENTS})
+                   {"severity": ("error", "warning", "info"), "instrument": instruments(con)})
 
 
 def variables_by_role(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -146,11 +208,12 @@ def variables_by_role(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     wide = long.pivot_table(index="role", columns="instrument", values="variables", aggfunc="sum",
                             fill_value=0).reset_index()
     wide.columns.name = None
-    instruments = [i for i in INSTRUMENTS if i in wide.columns] + sorted(
-        c for c in wide.columns if c not in INSTRUMENTS and c != "role")
+    order = instruments(con)
+    columns = [i for i in order if i in wide.columns] + sorted(
+        c for c in wide.columns if c not in order and c != "role")
     roles = ("direct_identifier", "quasi_identifier", "sensitive", "analytic", "free_text")
-    wide = wide[["role", *instruments]]
-    for column in instruments:
+    wide = wide[["role", *columns]]
+    for column in columns:
         wide[column] = wide[column].astype("Int64")
     return _sorted(wide, ["role"], {"role": roles})
 
@@ -168,7 +231,8 @@ def variable_list(con: duckdb.DuckDBPyConnection, instrument: str, lang: str) ->
 def variable_instruments(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Instruments that have codebook variables, in report order."""
     found = {row[0] for row in con.execute("SELECT DISTINCT instrument FROM meta.variables").fetchall()}
-    return [i for i in INSTRUMENTS if i in found] + sorted(found - set(INSTRUMENTS))
+    order = instruments(con)
+    return [i for i in order if i in found] + sorted(found - set(order))
 
 
 def provenance(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

@@ -99,8 +99,14 @@ def published_cells(
     uncounted = sorted({c for pair in shares.values() for c in pair} - set(counts))
     if uncounted:
         raise ValueError(f"a share's numerator and base must be count columns too: {uncounted}")
+    if frame.empty:  # a table with no rows (an instrument without records): nothing to protect or format
+        return frame.astype(object)
     if not counts:
         return frame.apply(lambda column: [plain_cell(v, lang) for v in column]).astype(object)
+    # A share without a value (its base is 0: a file without rows) is shown as "–"; the
+    # protection works on numbers, so it sees 0 there.
+    no_share = {column: frame[column].isna() for column in shares}
+    frame = frame.assign(**{column: pd.to_numeric(frame[column]).astype("Float64").fillna(0.0) for column in shares})
     shown = []
     for table, protected in _protected_blocks(frame, min_cell, counts, shares, row_total, known_totals):
         cells = table.astype(object).copy()
@@ -115,6 +121,7 @@ def published_cells(
                 cells[column] = [
                     SUPPRESSED_SHARE if protected.suppressed.at[r, column]
                     else NOT_AVAILABLE if pd.isna(protected.published.at[r, column]) or table.at[r, shares[column][1]] == 0
+                    or (r in no_share[column].index and no_share[column].at[r])
                     else format_number(float(protected.published.at[r, column]), lang, decimals=1) + "%"
                     for r in table.index
                 ]
