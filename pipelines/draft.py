@@ -600,17 +600,29 @@ def _codebook_texts(files: list[DraftFile], books: dict[str, Codebook], sources:
     for instrument in sorted({f.instrument for f in files if f.instrument}):
         cb = books[instrument]
         mine = [f for f in files if f.instrument == instrument and f.source]
-        entries: dict[str, dict[str, list[tuple[str, Match, str]]]] = defaultdict(lambda: defaultdict(list))
+        hits_by: dict[str, dict[str, list[tuple[str, Match, bool]]]] = defaultdict(lambda: defaultdict(list))
+        known_counts = []
         for f in mine:
             like = sources[f.source].get("columns_like") or f.source
+            known_here = 0
             for m in f.matches:
-                if normal(m.column) in {normal(c) for c in cb.variables[m.variable].source_columns(like)}:
-                    continue  # the base codebook (or the source it is like) already names it
-                entries[m.variable][f.source].append((m.column, m, f.rel))
+                known = normal(m.column) in {normal(c) for c in cb.variables[m.variable].source_columns(like)}
+                known_here += known
+                hits_by[m.variable][f.source].append((m.column, m, known))
+            if known_here:
+                known_counts.append(f"#   {f.rel}: {known_here} column(s) as the base codebook names them for "
+                                    f"source {like} (confidence 1.00)")
+        # a variable is written when some file of a source has a column the base does not name; then
+        # every column of that source's files is listed, since the study's own names replace the base's
+        entries = {var: {src: hits for src, hits in by_src.items() if not all(h[2] for h in hits)}
+                   for var, by_src in hits_by.items()}
+        entries = {var: by_src for var, by_src in entries.items() if by_src}
         L = [f"# Codebook overrides for '{instrument}', drafted by `mapstudy init`. The base is",
              f"# codebooks/{instrument}.yaml; a variable here is merged into the base one field by field",
              "# (`source:` column by column). Add your own variables, `remove: true` a base one, or",
              "# override waves, defaults or value sets (value_sets.yaml here). See README, \"Your own study\".",
+             *(["# Columns matched through the base codebook's own column names (not repeated here):"]
+               + known_counts if known_counts else []),
              "variables:" + ("" if entries else " {}")]
         for var in [v for v in cb.variables if v in entries]:
             L += [f"  {var}:", "    source:"]

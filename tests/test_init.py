@@ -247,3 +247,27 @@ def test_a_municipality_match_holding_other_values_writes_none_of_them(tmp_path)
     text = "\n".join(p.read_text(encoding="utf-8") for p in [draft.study_file, *draft.codebook_files])
     assert "Canarystreet" not in text and "canarystreet" not in text
     assert any("not municipality names" in t for t in draft.todo)
+
+
+def test_a_column_renamed_in_one_wave_keeps_the_base_name_too(generated, tmp_path):
+    """The study's own column names replace the base's for a source, so the draft lists both."""
+    root, _ = generated
+    raw = tmp_path / "raw" / "lv"
+    raw.mkdir(parents=True)
+    for name in ("kaardistus_2023.csv", "kaardistus_2024.csv"):
+        data = (root / "raw" / "laane-viru" / name).read_bytes()
+        if name.endswith("2024.csv"):
+            first, rest = data.split(b"\n", 1)
+            data = first.replace(b";G2Q03;", b";G2Q03x;") + b"\n" + rest  # the header only
+        (raw / name).write_bytes(data)
+    draft = draft_study(tmp_path / "raw", "renamed", tmp_path / "studies")
+    text = (tmp_path / "studies" / "renamed" / "codebooks" / "pupils.yaml").read_text(encoding="utf-8")
+    assert yaml.safe_load(text)["variables"] == {"failing_grades": {"source": {"lv_csv": ["G2Q03", "G2Q03x"]}}}
+    data = yaml.safe_load(draft.study_file.read_text(encoding="utf-8"))
+    assert data["sources"]["lv_csv"]["columns_like"] == "laaneviru_ls"
+    data["secret"] = {"env": "MAPSTUDY_TEST_NO_KEY"}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    books = load_codebooks(load_study(path))
+    assert books["pupils"].variables["failing_grades"].source_columns("lv_csv") == ["G2Q03", "G2Q03x"]
+    assert books["pupils"].variables["grade"].source_columns("lv_csv") == ["G1Q13"]
