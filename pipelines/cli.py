@@ -244,7 +244,7 @@ def synth(study_file: Path = StudyOption,
     if not study.demo:
         _fail(f"{study_file} is not a demo study (demo: false)", "synth writes generated data only for demo studies")
     started = time.perf_counter()
-    with _progress() as bar:
+    with _study_lock(study), _progress() as bar:  # a run must not read the exports while they are rewritten
         task = bar.add_task("generating", total=1.0)
         generate_study(study_file, PROJECT_ROOT, pupils=pupils, seed=seed,
                        progress=lambda msg, frac: bar.update(task, completed=frac, description=msg))

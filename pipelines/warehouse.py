@@ -9,7 +9,9 @@ A `mapstudy run` works on a copy, `<db>.staging` (`staged`): every connection to
 study's database during the run opens the copy (`active_path`, told by the environment
 variable `MAPSTUDY_DB_STAGING`, which report kernels inherit), and the copy is renamed over
 the database only when the run succeeded. A failed or killed run leaves the previous good
-database as it was, and readers of the database never meet a writer.
+database as it was, and readers of the database never meet a writer. Where a reader and a
+writer of one file do meet (steps in separate processes under `dagster dev`), the
+connection waits for the other's lock instead of failing (`LOCK_WAIT_SECONDS`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -104,11 +107,30 @@ def connect(db_path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
     if read_only and not db_path.is_file():
         raise FileNotFoundError(f"{db_path} does not exist yet: run the study first (mapstudy run)")
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(db_path), read_only=read_only, config={"threads": 2})
+    con = _open(db_path, read_only)
     try:
         yield con
     finally:
         con.close()
+
+
+#: How long a connection waits for another process's connection to the same file (DuckDB
+#: allows one writing process, or readers only): the `dagster dev` UI runs steps in
+#: separate processes, where a report's reader can meet a writer of another step.
+LOCK_WAIT_SECONDS = 120.0
+
+
+def _open(db_path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    pause = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(db_path), read_only=read_only, config={"threads": 2})
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
 
 def write_tables(db_path: Path, tables: Mapping[str, pd.DataFrame],
