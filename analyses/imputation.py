@@ -206,7 +206,13 @@ def impute_chained(
             raise ValueError(f"column {column!r} has no observed values to impute from")
     kinds = {c: _kind(frame[c]) for c in missing}
     streams = np.random.SeedSequence(seed).spawn(m)
-    return [_impute_once(frame, missing, kinds, iterations, np.random.default_rng(s)) for s in streams]
+    completed = [_impute_once(frame, missing, kinds, iterations, np.random.default_rng(s)) for s in streams]
+    # A Categorical keeps its categories (their order says the model's reference level).
+    categorical = {c: df[c].dtype.categories for c in columns if isinstance(df[c].dtype, pd.CategoricalDtype)}
+    for done in completed:
+        for column, categories in categorical.items():
+            done[column] = pd.Categorical(done[column], categories=categories)
+    return completed
 
 
 def multiple_imputation_models(
