@@ -23,7 +23,6 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 

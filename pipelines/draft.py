@@ -326,6 +326,7 @@ def _relative_to_project(path: Path) -> str:
 def scan(raw: Path) -> list[DraftFile]:
     files = []
     for path in sorted(p for p in raw.rglob("*") if p.is_file() and file_format(p)
+                       and not p.name.startswith("~$")  # an office lock file
                        and not any(part.startswith(".") for part in p.relative_to(raw).parts)):
         rel = path.relative_to(raw).as_posix()
         try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from pipelines.config import Codebook, Study, normalise_text
 from pipelines.headers import HeaderError, read_header
