@@ -2,9 +2,10 @@
 
 Reads the study file, its codebooks (with the study's overrides) and only the header of
 each raw export (`pipelines.headers`): no data row, so it is quick and safe on any study.
-Each problem names the file, the key and the reason; errors would stop or empty a part of
-the run, warnings lose something the researcher should know about (a column absent from a
-file, a persona indicator absent everywhere).
+Each problem names the file, the key and the reason. Errors are what a run would fail on
+(a file not found or unreadable, rows that would all be rejected, a model term or outcome
+or the evaluation's groups with no data, no key); warnings are what a run would lose (a
+column absent from a file, a persona indicator or another plan name absent everywhere).
 """
 
 from __future__ import annotations
@@ -144,10 +145,18 @@ def check_study(study: Study, codebooks: dict[str, Codebook]) -> list[Problem]:
         what = (f"'{column}' needs {', '.join(unsourced)}, which no source of the study maps to a column "
                 f"(codebook {instrument})" if unsourced else
                 f"'{column}' needs {', '.join(absent)}, absent from every {instrument} file")
-        if key.startswith("plan.personas.indicators"):
-            problems.append(Problem("warning", f"{sf}: {key}", f"{what}: the indicator will be dropped"))
-        elif ".terms." in key:
-            problems.append(Problem("error", f"{sf}: {key}", f"{what}: the term cannot be estimated"))
-        else:
-            problems.append(Problem("error", f"{sf}: {key}", what))
+        problems.append(_plan_problem(f"{sf}: {key}", key, what))
     return problems
+
+
+def _plan_problem(where: str, key: str, what: str) -> Problem:
+    """A plan name with no data: an error where the analysis cannot run, else a warning of what is lost."""
+    if key.startswith("plan.personas.indicators"):
+        return Problem("warning", where, f"{what}: the indicator will be dropped")
+    if ".terms." in key:
+        return Problem("error", where, f"{what}: the term cannot be estimated")
+    if key.startswith("plan.models."):
+        return Problem("error", where, f"{what}: the model cannot be fitted")
+    if key == "plan.evaluation.group":
+        return Problem("error", where, f"{what}: the evaluation cannot tell its groups apart")
+    return Problem("warning", where, f"{what}: it will be missing from this analysis")
