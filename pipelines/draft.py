@@ -49,6 +49,7 @@ MIN_FUZZY = 0.8  # below this similarity a column is left unmatched
 PRE_WORDS = ("alguses", "algus", "algul", "pre", "before", "enne", "baseline", "start", "до")
 POST_WORDS = ("lopus", "lõpus", "lopp", "lõpp", "post", "after", "parast", "pärast", "followup", "jarel",
               "järel", "после")
+MID_WORDS = ("keskel", "vahe", "vahepeal", "mid", "middle", "midline", "середина")
 _INSTRUMENT_WORDS = {  # file-name words that hint at a base instrument (a tie-breaker only)
     "pupils": ("opilased", "õpilased", "opilaste", "õpilaste", "kaardistus", "pupils"),
     "pilot": ("piloot", "pilot"),
@@ -172,7 +173,14 @@ def _candidates(column: str, label: str | None, cb: Codebook, fuzzy: bool = True
                 continue
             matcher = difflib.SequenceMatcher(None, autojunk=False)
             matcher.set_seq2(ft)
+            codelike = _codelike(ft)
             for target, name in index.fuzzy:
+                if codelike or _codelike(target):
+                    # codes (G2Q01, mot3) differ by one character from their neighbours: only a
+                    # suffix added or dropped (G2Q01 -> G2Q01v2) counts as the same column
+                    a, b = ft.replace(" ", ""), target.replace(" ", "")
+                    if not (a.startswith(b) or b.startswith(a)):
+                        continue
                 matcher.set_seq1(target)
                 if matcher.real_quick_ratio() < MIN_FUZZY or matcher.quick_ratio() < MIN_FUZZY:
                     continue
@@ -180,6 +188,11 @@ def _candidates(column: str, label: str | None, cb: Codebook, fuzzy: bool = True
                 if ratio >= MIN_FUZZY:
                     offer(name, round(ratio * CONF_FOLDED, 2), "similar spelling")
     return list(best.values())
+
+
+def _codelike(folded: str) -> bool:
+    """A short name with digits and no spaces: a questionnaire code rather than words."""
+    return len(folded) <= 12 and " " not in folded and any(c.isdigit() for c in folded)
 
 
 def match_columns(header: FileHeader, cb: Codebook, fuzzy: bool = True) -> tuple[list[Match], list[str]]:
@@ -232,6 +245,11 @@ def guess_wave(path: Path, waves: list[str], years: list[int]) -> tuple[str | No
         return waves[0], "the file name says the start"
     if any(fold_text(w) in words or stem.endswith(fold_text(w)) for w in POST_WORDS):
         return waves[-1], "the file name says the end"
+    if any(fold_text(w) in words for w in MID_WORDS):
+        if len(waves) >= 3:
+            return waves[len(waves) // 2], "the file name says the middle"
+        return None, (f"the file name says a middle wave: list the waves in order in the study file, "
+                      f"e.g. waves: {{<instrument>: [{waves[0]}, mid, {waves[-1]}]}}")
     year = file_year(path)
     if year is not None and year in years:
         rank = sorted(set(years)).index(year)
@@ -578,7 +596,8 @@ def _study_text(name, raw, studies_dir, cb_dir, files, sources, books, reference
         if cb.waves:
             if f.wave is None:
                 item.append(f"wave: {cb.waves[0]}")
-                note.append(f"TODO: which wave? ({', '.join(cb.waves)}) nothing in the file name says")
+                note.append(f"TODO: which wave? ({', '.join(cb.waves)}) "
+                            + (f.wave_how or "nothing in the file name says"))
             else:
                 item.append(f"wave: {f.wave}")
                 note.append(f"wave: {f.wave_how}")

@@ -271,3 +271,11 @@ def test_a_column_renamed_in_one_wave_keeps_the_base_name_too(generated, tmp_pat
     books = load_codebooks(load_study(path))
     assert books["pupils"].variables["failing_grades"].source_columns("lv_csv") == ["G2Q03", "G2Q03x"]
     assert books["pupils"].variables["grade"].source_columns("lv_csv") == ["G1Q13"]
+
+
+def test_questionnaire_codes_match_only_with_a_suffix_added():
+    from pipelines.draft import _candidates, base_codebooks
+
+    books = base_codebooks()
+    assert [m.variable for m in _candidates("G2Q01v2", None, books["pilot"])] == ["unexcused_absences"]
+    assert _candidates("G2Q09", None, books["pupils"]) == []  # a neighbour's code is not a match
