@@ -325,6 +325,7 @@ def detect_encoding(data: bytes, declared: str | None = None) -> tuple[str, str 
 # CSV: row by row, so that one bad row is rejected alone
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+csv.field_size_limit(1 << 30)  # a huge cell is read, then truncated with a finding (max_cell_chars)
 _MAX_JOINED_LINES = 200  # a quoted cell may span lines: at most this many
 
 
@@ -379,13 +380,21 @@ def _parse_csv(text: str, delimiter: str) -> tuple[list[str], list[tuple[int, li
             out.append((i + 1, fields, ""))
             i += 1
             continue
-        joined, j = line, i
+        joined, j, row_like = line, i, False
         while j + 1 < len(lines) and j - i < _MAX_JOINED_LINES:
             j += 1
+            if joined.count('"') % 2 == 1 and lines[j].count('"') % 2 == 0 \
+                    and _fits(_fields(lines[j], delimiter, strict=False), width) is not None:
+                row_like = True  # a whole row inside the "cell": a stray quote, not a cell spanning lines
             joined += "\n" + lines[j]
             if joined.count('"') % 2 == 0:
                 break
-        fields = _fits(_fields(joined, delimiter, strict=False), width) if joined.count('"') % 2 == 0 else None
+        fields = None
+        if joined.count('"') % 2 == 0 and not row_like:
+            try:
+                fields = _fits(_fields(joined, delimiter, strict=True), width)
+            except csv.Error:
+                fields = None
         if fields is not None:
             out.append((i + 1, fields, ""))
             i = j + 1
