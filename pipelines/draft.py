@@ -276,8 +276,32 @@ _SUFFIXES = [(r"\blinnavalitsus\b", "linn"), (r"\blv\b", "linn"), (r"\bvallavali
              (r"\bvv\b", "vald"), (r"\bgorod\b", "linn"), (r"\bvolost\b", "vald"), (r"\bmaakond\b", "")]
 
 
+_PLACE_CYRILLIC = dict(zip("абвгдеёжзийклмнопрстуфхцчшщъыьэ",
+                           ["a", "b", "v", "g", "d", "e", "jo", "z", "s", "i", "j", "k", "l", "m", "n", "o", "p",
+                            "r", "s", "t", "u", "f", "h", "ts", "ts", "s", "s", "", "o", "", "e"]))
+_VOWELS = set("аеёиоуыэюяaeiou")
+
+
+def _place_from_cyrillic(text: str) -> str:
+    """An Estonian place name written in Russian, back in Latin letters (Люганузе -> luganuse).
+
+    Russian renders õ as ы, ä as я, ü as ю and s between vowels as з; я and ю start with j
+    at the start of a word or after a vowel (Ярве -> jarve).
+    """
+    out = []
+    low = text.casefold()
+    for i, c in enumerate(low):
+        prev = low[i - 1] if i else " "
+        if c in "яю":
+            start = not prev.isalpha() or prev in _VOWELS
+            out.append(("j" if start else "") + ("a" if c == "я" else "u"))
+        else:
+            out.append(_PLACE_CYRILLIC.get(c, c))
+    return "".join(out)
+
+
 def _municipality_key(text: str) -> str:
-    key = fold_text(text)
+    key = fold_text(_place_from_cyrillic(text))
     for pattern, repl in _SUFFIXES:
         key = re.sub(pattern, repl, key)
     return " ".join(key.split())

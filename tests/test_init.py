@@ -115,6 +115,7 @@ def test_drafted_study_loads_and_check_names_what_is_left(generated, tmp_path):
 @pytest.mark.parametrize("spelling, official", [
     ("Võru lv", "Võru linn"), ("VORU VALD", "Võru vald"), ("Antsla", "Antsla vald"),
     ("Tartu linnavalitsus", "Tartu linn"), ("Väike Maarja vald", "Väike-Maarja vald"), ("Таллинн", "Tallinn"),
+    ("Люганузе", "Lüganuse vald"), ("Кохтла-Ярве", "Kohtla-Järve linn"), ("Нарва-Йыэсуу", "Narva-Jõesuu linn"),
     ("Rakvere", None), ("Atlantis", None),
 ])
 def test_municipality_spellings(spelling, official):
