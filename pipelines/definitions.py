@@ -12,6 +12,8 @@ instrument):
 - a dep on ``["anon", <instrument>]``: the study must have inputs of that instrument;
 - the tag ``{"mapstudy/plan": "<part>"}``: the study's analysis plan must have that part
   (``personas``, ``evaluation``, ``models`` ...), not empty, on an instrument the study has.
+  Such an asset is judged by its part: its deps on other instruments the study lacks are
+  optional inputs of the part (the evaluation's specialists), removed, not fatal.
 
 An asset depending on a left-out asset is left out too (a report of skipped results),
 unless it carries ``{"mapstudy/deps": "any"}`` (a report that shows what there is): then
@@ -90,19 +92,34 @@ def plan_part_missing(study: Study, part: str) -> str | None:
     return None
 
 
+def _absent_instrument_deps(asset: dg.AssetsDefinition, study: Study) -> set[dg.AssetKey]:
+    return {key for key in _deps(asset) if len(key.path) == 2 and key.path[0] in INSTRUMENT_PREFIXES
+            and key.path[1] not in study.instruments}
+
+
 def _own_reason(asset: dg.AssetsDefinition, study: Study) -> str | None:
-    """Why an asset cannot run on this study by what it declares itself (None: it can)."""
+    """Why an asset cannot run on this study by what it declares itself (None: it can).
+
+    An asset with a plan tag is judged by its plan part (whose instrument the study must
+    have); its deps on other, absent instruments are optional inputs of that part (e.g.
+    the evaluation's specialists) and are removed by :func:`prune_assets`, not fatal.
+    """
     part = _spec_tags(asset).get(PLAN_TAG)
     if part:
         reason = plan_part_missing(study, part)
         if reason:
             return reason
-    absent = sorted({key.path[1] for key in _deps(asset)
-                     if len(key.path) == 2 and key.path[0] in INSTRUMENT_PREFIXES
-                     and key.path[1] not in study.instruments})
+        if part in type(study.plan).model_fields:
+            return None
+    absent = sorted({key.path[1] for key in _absent_instrument_deps(asset, study)})
     if absent:
         return f"no {', '.join(absent)} inputs"
     return None
+
+
+def _without_deps(asset: dg.AssetsDefinition, lost: set[dg.AssetKey]) -> dg.AssetsDefinition:
+    return asset.map_asset_specs(
+        lambda spec: spec.replace_attributes(deps=[d for d in spec.deps if d.asset_key not in lost]))
 
 
 def prune_assets(assets: Sequence[dg.AssetsDefinition], study: Study
@@ -123,7 +140,8 @@ def prune_assets(assets: Sequence[dg.AssetsDefinition], study: Study
             dropped |= _keys(asset)
             lines.append(f"skipped: {_asset_name(asset)} ({reason})")
         else:
-            kept.append(asset)
+            optional = _absent_instrument_deps(asset, study)
+            kept.append(_without_deps(asset, optional) if optional else asset)
     changed = True
     while changed:
         changed = False
@@ -133,9 +151,7 @@ def prune_assets(assets: Sequence[dg.AssetsDefinition], study: Study
                 continue
             changed = True
             if _spec_tags(asset).get(DEPS_TAG) == "any" and _deps(asset) - lost - _meta_keys(asset):
-                kept[i] = asset.map_asset_specs(
-                    lambda spec, lost=lost: spec.replace_attributes(
-                        deps=[d for d in spec.deps if d.asset_key not in lost]))
+                kept[i] = _without_deps(asset, lost)
                 break
             del kept[i]
             dropped |= _keys(asset)

@@ -134,9 +134,14 @@ def test_prune_drops_dependents_of_skipped_assets(variant):
     def kept():
         return None
 
-    assets, lines = prune_assets([needs_pilot, of_pilot, plan_part, any_report, kept], study)
+    @dg.asset(key=["results", "optional_pilot"], deps=[["anon", "pupils"], ["anon", "pilot"]],
+              tags={"mapstudy/plan": "models"})
+    def optional_pilot():
+        return None
+
+    assets, lines = prune_assets([needs_pilot, of_pilot, plan_part, any_report, kept, optional_pilot], study)
     names = {k.to_user_string() for a in assets for k in a.keys}
-    assert names == {"reports/any", "results/kept"}
+    assert names == {"reports/any", "results/kept", "results/optional_pilot"}
     assert {d.asset_key.to_user_string() for a in assets for s in a.specs for d in s.deps} == {
         "results/kept", "meta/provenance", "anon/pupils"}
     assert lines == ["skipped: results/needs_pilot (no pilot inputs)",
