@@ -78,6 +78,20 @@ def check_study(study: Study, codebooks: dict[str, Codebook]) -> list[Problem]:
         problems.append(Problem("error", f"{sf}: secret", f"the key cannot be used ({type(exc).__name__}): "
                                 "make a new one with `mapstudy key new --out FILE`"))
 
+    # two files of one instrument, wave and county: the same people twice, kept once
+    seen: dict[tuple, int] = {}
+    for i, item in enumerate(study.inputs):
+        cb = codebooks[item.instrument]
+        if cb.unit == "none" or not study.instrument_waves(cb):
+            continue
+        key = (item.instrument, item.wave, item.county)
+        if key in seen:
+            problems.append(Problem("warning", f"{sf}: inputs.{i}.wave", f"'{item.path}' has the same instrument, "
+                                    f"wave and county as inputs.{seen[key]}: a person in both is kept once "
+                                    "(the other record is rejected as a duplicate); is the wave right?"))
+        else:
+            seen[key] = i
+
     # each input's header against its codebook
     present_by_instrument: dict[str, set[str]] = {name: set() for name in codebooks}
     read_any: set[str] = set()  # instruments with at least one header read

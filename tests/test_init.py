@@ -157,7 +157,7 @@ def test_check_finds_absent_columns_indicators_terms_files_and_key(generated, tm
     data["raw_dir"] = str(tmp_path / "raw")
     data["inputs"] = [{"instrument": "pupils", "wave": "baseline", "county": "laane_viru",
                        "source": "laaneviru_ls", "path": "lv/p.csv"},
-                      {"instrument": "pupils", "wave": "followup", "county": "laane_viru",
+                      {"instrument": "pupils", "wave": "baseline", "county": "laane_viru",
                        "source": "laaneviru_ls", "path": "lv/not_there.csv"}]
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
@@ -171,6 +171,7 @@ def test_check_finds_absent_columns_indicators_terms_files_and_key(generated, tm
     assert "error: " + str(path) + ": plan.models.0.terms.3: 'repeated_grade'" in out
     assert "the term cannot be estimated" in out
     assert "inputs.1.path: 'lv/not_there.csv' not found" in out
+    assert "inputs.1.wave: 'lv/not_there.csv' has the same instrument, wave and county as inputs.0" in out
 
     # the same study with the column back and the missing file gone: warnings only, exit 0
     data["inputs"] = data["inputs"][:1]
