@@ -221,8 +221,9 @@ def test_the_tables_and_reports_the_shape_can_have_and_no_others(shape_run):
     assert ("results.evaluation" in tables) == has_pilot
     reports = shape_run.study.report_dir("et").parent
     written = {p.relative_to(reports).as_posix() for p in reports.rglob("*") if p.suffix in (".html", ".pdf")}
-    wanted = {f"{lang}/{report}.{ext}" for lang in LANGS for ext in ("html", "pdf")
-              for report in (*ALWAYS_REPORTS, *(("evaluation",) if has_pilot else ()))}
+    staff = {"specialists", "services"} & set(shape_run.instruments)
+    kinds = (*ALWAYS_REPORTS, *(("evaluation",) if has_pilot else ()), *(("services",) if staff else ()))
+    wanted = {f"{lang}/{report}.{ext}" for lang in LANGS for ext in ("html", "pdf") for report in kinds}
     assert written == wanted, (sorted(wanted - written), sorted(written - wanted))
     skips = [line for line in shape_run.output.splitlines() if line.startswith("skipped:")]
     if not has_pilot:
@@ -282,13 +283,13 @@ def test_the_planted_persona_classes_are_recovered(shape_run):
 def test_shape_specific_data_came_through(shape_run):
     name = shape_run.name
     if name == "three_waves":
-        pilot = shape_run.read("SELECT wave, unexcused_absences, sdl_plan_1, sdl FROM anon.pilot")
+        pilot = shape_run.read("SELECT wave, unexcused_absences, sdl_plan_1 FROM anon.pilot")
         assert set(pilot["wave"]) == {"pre", "mid", "post"}
         filled = pilot.groupby("wave")[["unexcused_absences", "sdl_plan_1"]].apply(lambda f: f.notna().mean())
         assert (filled > 0.9).all().all(), filled  # the renamed columns were found in every wave
         quality = shape_run.read("SELECT variable FROM meta.quality WHERE rule = 'missing_column'")
         assert not set(quality["variable"]) & set(shapes.RENAMED_PILOT)
-        pupils = shape_run.read(f"SELECT left_school FROM anon.pupils")
+        pupils = shape_run.read("SELECT left_school FROM anon.pupils")
         assert set(pupils["left_school"].dropna().astype(int)) == {0, 1}
     if name == "sparse_county":
         quality = shape_run.read("SELECT variable, rule FROM meta.quality")
