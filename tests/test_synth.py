@@ -96,7 +96,8 @@ def test_only_the_listed_raw_files_are_written_and_truth_is_outside_raw(generate
 
 def test_truth_has_every_key_and_reloads_from_json(generated):
     root, truth = generated
-    assert set(truth) == {"study", "seed", "pupils", "counts", "defects", "dropout", "personas", "pilot", "canaries"}
+    assert set(truth) == {"study", "seed", "pupils", "counts", "defects", "dropout", "personas", "pilot", "canaries",
+                          "specialists", "services"}
     assert json.loads((root / "data" / "truth" / "demo.json").read_text(encoding="utf-8")) == truth
     assert truth["dropout"]["log_odds"] == pytest.approx(DROPOUT_LOG_ODDS)
     assert set(truth["dropout"]["log_odds"]) == {"(Intercept)", "male", "chronic_absence", "failing_any",
