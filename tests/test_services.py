@@ -230,3 +230,26 @@ def test_a_study_without_specialists_or_services_skips_their_assets(small_study,
                  "results/services_inventory (no services inputs)", "service_gaps (no services inputs)"):
         assert f"skipped: {name}" in text, text
     assert "reports/services" in text
+
+
+def test_network_measures_against_r_igraph():
+    """tests/reference/network.R -> network.json (igraph reciprocity, edge_density, strength, degree)."""
+    import json
+    from pathlib import Path
+
+    reference = json.loads((Path(__file__).parent / "reference" / "network.json").read_text(encoding="utf-8"))
+    for name, spec in reference["graphs"].items():
+        w = {(e["from"], e["to"]): float(e["weight"]) for e in spec["edges"]}
+        out = sp.network_measures(_matrix(w), threshold=spec["threshold"])
+        value = lambda m, s=None: out.loc[(out["measure"] == m) & (out["sector"].fillna("") == (s or "")),
+                                          "estimate"].iloc[0]
+        assert value("reciprocity_binary") == pytest.approx(spec["reciprocity"], abs=TOL), name
+        assert nx.density(sp.graph(w, spec["threshold"])) == pytest.approx(spec["edge_density"], abs=TOL), name
+        if len(w) == len(spec["in_strength"]) * (len(spec["in_strength"]) - 1):  # every ordered pair observed
+            assert value("density_binary") == pytest.approx(spec["edge_density"], abs=TOL), name
+        for sector, expected in spec["in_strength"].items():
+            assert value("in_strength", sector) == pytest.approx(expected, abs=TOL), (name, sector)
+        for sector, expected in spec["out_strength"].items():
+            assert value("out_strength", sector) == pytest.approx(expected, abs=TOL), (name, sector)
+        for sector, expected in spec["degree_centrality"].items():
+            assert value("degree_centrality", sector) == pytest.approx(expected, abs=TOL), (name, sector)
