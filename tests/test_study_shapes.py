@@ -234,3 +234,27 @@ def test_zero_imputations_and_empty_parts_give_no_rows(small_study, tmp_path):
         frame = warehouse.read_table(study.db_path, f"results.{table}")
         assert len(frame) == 0 and {"estimate", "method"} <= set(frame.columns), table
     assert isinstance(models, pd.DataFrame)
+
+
+def test_technical_and_overview_reports_render_and_say_what_they_lack(variant, variant_results, tmp_path):
+    """Both reports render on the pupils-only study with its own outcome (a kernel each: ~6 s)."""
+    from pipelines.config import PROJECT_ROOT
+    from pipelines.privacy.cells import audit_html_tables
+
+    study, _ = variant
+    pages = {}
+    for report, lang in (("technical", "et"), ("overview", "en")):
+        written = render_report(PROJECT_ROOT / "reports" / f"{report}.qmd", tmp_path / lang,
+                                {"study": study.study, "db": str(study.db_path), "lang": lang})
+        pages[report] = next(p for p in written if p.suffix == ".html").read_text(encoding="utf-8")
+        assert "Traceback" not in pages[report]
+        assert audit_html_tables(pages[report], study.privacy.min_cell).empty, report
+    assert "Sellest aruandest puudub:" in pages["technical"] and "Piloot" in pages["technical"]
+    assert "left_per10" in pages["technical"] and "10 ühiku kohta" in pages["technical"]
+    assert "Not shown in this overview:" in pages["overview"] and "Pilot" in pages["overview"]
+
+
+def render_report(qmd, out, params):
+    from pipelines.render.engine import render_report as render
+
+    return render(qmd, out, params)
