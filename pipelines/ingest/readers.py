@@ -79,6 +79,10 @@ class RawTable:
     rejected: dict[int, str] = field(default_factory=dict)
     value_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # column -> code text -> label
     declared_missing: dict[str, "DeclaredMissing"] = field(default_factory=dict)
+    #: a text reader's bound on any cell (its longest record) and whether a NUL byte occurs: lets
+    #: the NUL and long-cell scan of every cell be skipped when it cannot find anything
+    longest_record: int | None = None
+    has_nul: bool | None = None
 
     @property
     def rows_read(self) -> int:
@@ -340,8 +344,8 @@ def _fits(fields: list[str], width: int) -> list[str] | None:
     return fields if len(fields) == width else None
 
 
-def _parse_csv(text: str, delimiter: str) -> tuple[list[str], list[tuple[int, list[str] | None, str]]]:
-    """(header, [(file line, fields or None, problem)]) for every non-blank data record.
+def _parse_csv(text: str, delimiter: str) -> tuple[list[str], list[tuple[int, list[str] | None, str]], int]:
+    """(header, [(file line, fields or None, problem)], longest record) for every non-blank data record.
 
     Each physical line is a record unless a quoted cell spans lines; a line with a stray quote
     that no following line closes, or whose joined record does not fit the header, is one
@@ -360,6 +364,7 @@ def _parse_csv(text: str, delimiter: str) -> tuple[list[str], list[tuple[int, li
         header = header[:-1]
     width = len(header)
     out: list[tuple[int, list[str] | None, str]] = []
+    longest = max(map(len, lines), default=0)
     i += 1
     while i < len(lines):
         line = lines[i]
@@ -397,11 +402,12 @@ def _parse_csv(text: str, delimiter: str) -> tuple[list[str], list[tuple[int, li
                 fields = None
         if fields is not None:
             out.append((i + 1, fields, ""))
+            longest = max(longest, len(joined))
             i = j + 1
         else:
             out.append((i + 1, None, "unbalanced_quote"))
             i += 1
-    return header, out
+    return header, out, longest
 
 
 def _dedupe(header: list[str]) -> list[str]:
@@ -441,7 +447,7 @@ def _read_csv(path: Path, source: Source) -> RawTable:
         except csv.Error:
             raise UnreadableFile(f"{path.name}: cannot tell the delimiter; set it under sources in the study file") from None
     try:
-        header, records = _parse_csv(text, delimiter)
+        header, records, longest = _parse_csv(text, delimiter)
     except UnreadableFile as exc:
         raise UnreadableFile(f"{path.name}: {exc}") from None
     header = _dedupe(header)
@@ -463,7 +469,8 @@ def _read_csv(path: Path, source: Source) -> RawTable:
         pd.DataFrame({c: pd.Series(dtype=object) for c in header}).set_axis(pd.Index([], dtype="int64"))
     for number, message in messages.items():
         notes.append(ReadNote("malformed_row", "error", "row_rejected", message, rows=(number,)))
-    return RawTable(frame, encoding=encoding, delimiter=delimiter, notes=notes, rejected=rejected)
+    return RawTable(frame, encoding=encoding, delimiter=delimiter, notes=notes, rejected=rejected,
+                    longest_record=longest, has_nul="\x00" in text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -471,6 +478,8 @@ def _read_csv(path: Path, source: Source) -> RawTable:
 
 
 def _sanitise(table: RawTable, max_cell_chars: int) -> RawTable:
+    if table.has_nul is False and table.longest_record is not None and table.longest_record <= max_cell_chars:
+        return table  # no cell can hold a NUL or be longer than its record
     frame = table.frame
     notes = list(table.notes)
     changed = False
