@@ -196,3 +196,12 @@ def test_harmonisation_uses_the_files_labels_and_declared_missing(tmp_path):
                     table.declared_missing, keep_index=True)
     assert out.frame["sex"].tolist() == ["male", "female", None, "female"]  # code 1 is labelled 'tüdruk' here
     assert {"declared_missing", "value_label"} <= set(findings.frame()["rule"])
+
+
+def test_a_dta_with_extended_missing_values(tmp_path):
+    path = tmp_path / "missing.dta"
+    frame = pd.DataFrame({"klass": [5.0, "a", 7.0, "b"], "nimi": ["a", "b", "c", "d"]})
+    pyreadstat.write_dta(frame, str(path), missing_user_values={"klass": ["a", "b"]}, version=15)
+    table = read_raw(path, Source(format="dta"))
+    assert "a" in table.declared_missing["klass"] and 5.0 not in table.declared_missing["klass"]
+    assert "nimi" not in table.declared_missing

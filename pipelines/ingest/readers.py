@@ -200,8 +200,8 @@ def _read_spss(path: Path, source: Source) -> RawTable:
 
 
 def _read_stata(path: Path, source: Source) -> RawTable:
-    # Stata's extended missing values (.a-.z) are read as missing by pyreadstat.
-    frame, meta = pyreadstat.read_dta(str(path), apply_value_formats=False)
+    # Stata's extended missing values (.a-.z) come as the letters, declared missing per column.
+    frame, meta = pyreadstat.read_dta(str(path), apply_value_formats=False, user_missing=True)
     return RawTable(_numbered(frame), value_labels=_labels(meta), declared_missing=_declared_missing(meta))
 
 
