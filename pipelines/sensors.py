@@ -1,8 +1,10 @@
 """A sensor that notices new or changed exports under the study's raw folder.
 
-It compares a cheap signature (path, size, modification time of every file) with the one
-it saw last and asks for a run of the whole study when it differs, so a researcher who
-drops a corrected export into data/raw/<study>/ gets fresh tables and reports.
+It compares a cheap signature (path, size, modification time of every file, and of the
+study file itself) with the one it saw last and asks for a run of the whole study when it
+differs, so a researcher who drops a corrected export into data/raw/<study>/, or edits the
+study's plan, gets fresh tables and reports. Which assets the run has is the study's
+(pipelines/definitions.py builds them from the study file the sensor watches).
 """
 
 
@@ -21,6 +23,10 @@ def raw_signature(study: StudyResource) -> str:
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
             stat = path.stat()
             entries.append(f"{path.relative_to(root)}:{stat.st_size}:{stat.st_mtime_ns}")
+    study_file = study.path()
+    if study_file.is_file():
+        stat = study_file.stat()
+        entries.append(f"study:{stat.st_size}:{stat.st_mtime_ns}")
     return hashlib.sha256("\n".join(entries).encode()).hexdigest()
 
 
