@@ -47,7 +47,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analyses.descriptives import as_numeric, describe_categorical, describe_multiselect, describe_numeric
+from analyses.descriptives import (WILSON, as_numeric, describe_categorical, describe_multiselect, describe_numeric,
+                                   wilson_interval)
 from analyses.scales import ScaleDefinition, scale_reliability
 from analyses.tidy import tidy_frame
 
@@ -187,8 +188,6 @@ def co_occurrence(frame: pd.DataFrame, columns: Sequence[str], conf_level: float
     Denominator: respondents who answered any of the group. ``phi`` is the Pearson
     correlation of the two 0/1 answers (NA when one is constant).
     """
-    from analyses.descriptives import wilson_interval
-
     present = [c for c in columns if c in frame.columns]
     if len(present) < 2:
         return pd.DataFrame()
@@ -206,7 +205,7 @@ def co_occurrence(frame: pd.DataFrame, columns: Sequence[str], conf_level: float
                        if total > 1 and answers[a].std() > 0 and answers[b].std() > 0 else np.nan)
                 out.append({"option": a, "other": b, "estimate": both / total if total else np.nan,
                             "conf_low": low, "conf_high": high, "n": total, "count": both, "phi": phi,
-                            "method": "share_of_respondents_naming_both", "ci_method": "wilson_score_no_continuity_correction",
+                            "method": "share_of_respondents_naming_both", "ci_method": WILSON,
                             "correction": "none"})
         return tidy_frame(out, ["option", "other"], ["count", "phi"])
 
