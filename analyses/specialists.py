@@ -308,7 +308,8 @@ def network_measures(matrix: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD,
     method_graph = f"directed sector graph of mean reported frequency; threshold {threshold:g}"
     rows: list[dict] = []
     binary = graph(w, threshold)
-    respondents = int(matrix.loc[matrix["measure"] == "frequency"].groupby("sector")["n"].max().sum()) if len(matrix) else 0
+    frequency = matrix.loc[matrix["measure"] == "frequency"]
+    respondents = int(frequency.groupby("sector")["n"].max().sum()) if len(frequency) else 0
     rows.append({"measure": "density_weighted", "estimate": density_weighted(w), "n": n_pairs,
                  "method": "mean of (w - 1) / 4 over observed ordered sector pairs", "ci_method": "none"})
     rows.append({"measure": "density_binary", "estimate": density_binary(w, threshold), "n": n_pairs,

@@ -147,12 +147,14 @@ def plant_cooperation(waves: dict[str, pd.DataFrame]) -> dict:
     for frame in waves.values():
         for own, partner in ((a, b), (b, a)):
             rows = (frame["sector"] == own).to_numpy()
-            frame.loc[rows, f"coop_{partner}"] = np.maximum(frame.loc[rows, f"coop_{partner}"].to_numpy() - WEAK_STEP, 1)
+            column = f"coop_{partner}"
+            frame.loc[rows, column] = np.maximum(frame.loc[rows, column].to_numpy() - WEAK_STEP, 1)
     return {"weak_link": list(WEAK_LINK), "weak_step": WEAK_STEP,
             "density_rise": {"municipality": rising, "step": RISE_STEP, "waves": [first, last]}}
 
 
-def plant_service_gap(frame: pd.DataFrame, pupils: pd.DataFrame, need: str = "mental_health_concern") -> tuple[pd.DataFrame, dict]:
+def plant_service_gap(frame: pd.DataFrame, pupils: pd.DataFrame, need: str = "mental_health_concern"
+                      ) -> tuple[pd.DataFrame, dict]:
     """The municipality with the highest share of pupils with ``need`` (among those with at
     least the median number of pupils) gets no service of MENTAL_HEALTH_TYPES; every other
     municipality gets at least one (its first service becomes counselling). Returns the
