@@ -291,6 +291,12 @@ def test_shape_specific_data_came_through(shape_run):
         assert not set(quality["variable"]) & set(shapes.RENAMED_PILOT)
         pupils = shape_run.read("SELECT left_school FROM anon.pupils")
         assert set(pupils["left_school"].dropna().astype(int)) == {0, 1}
+        spec = shape_run.read("SELECT spec FROM meta.analysis_plan WHERE part = 'evaluation'")["spec"].item()
+        assert json.loads(spec)["waves"] == ["pre", "mid", "post"]  # first vs last; the mid wave counted
+        flow = shape_run.read("SELECT stage, wave FROM results.evaluation_flow")
+        assert set(flow["wave"].dropna()) == {"pre", "mid", "post"}
+        scales = shape_run.read("SELECT DISTINCT wave FROM results.scales")
+        assert {"pre", "mid", "post"} <= set(scales["wave"])
     if name == "sparse_county":
         quality = shape_run.read("SELECT variable, rule FROM meta.quality")
         missing = set(quality.loc[quality["rule"] == "missing_column", "variable"])
