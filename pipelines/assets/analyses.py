@@ -42,6 +42,7 @@ from pipelines.analysis_specs import (
     model_columns,
     model_specs,
 )
+from pipelines.assets.common import PLAN_TAG
 from pipelines.config import Codebook, Study
 from pipelines.plan import AssociationPlan, ReasonsPlan, ScreeningPlan
 from pipelines.resources import StudyResource
@@ -49,8 +50,6 @@ from pipelines.scales import scale_definitions, with_scale_scores
 from pipelines.study_plan import with_plan_outcomes
 
 METHOD_CHECK = "rows_name_their_method"
-#: Tag by which an asset says which part of the analysis plan it needs (definitions.py prunes by it).
-PLAN_TAG = "mapstudy/plan"
 #: Estimator refitted on each imputed dataset: the cluster-robust CR1 logit, fast enough
 #: for m = 20 at national scale; the headline random-intercept fit is complete-case.
 #: The number of imputations is the plan's (``plan.imputations``; 0: no imputation rows).
