@@ -253,3 +253,38 @@ def test_network_measures_against_r_igraph():
             assert value("out_strength", sector) == pytest.approx(expected, abs=TOL), (name, sector)
         for sector, expected in spec["degree_centrality"].items():
             assert value("degree_centrality", sector) == pytest.approx(expected, abs=TOL), (name, sector)
+
+
+@pytest.mark.slow
+def test_services_report_renders_with_and_without_results(results, small_study, tmp_path):
+    """Without the tables the report says what cannot be shown; with them it shows the sections, et and en,
+    and passes the small-cell audit (a kernel per render: slow)."""
+    import shutil
+
+    from pipelines import warehouse
+    from pipelines.config import PROJECT_ROOT
+    from pipelines.privacy.cells import audit_html_tables
+    from pipelines.render.engine import render_report
+
+    study = small_study[0]
+    frames, truth = results
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(study.db_path, db)
+    qmd = PROJECT_ROOT / "reports" / "services.qmd"
+
+    def render(lang: str, folder: str) -> str:
+        written = render_report(qmd, tmp_path / folder / lang, {"study": study.study, "db": str(db), "lang": lang})
+        html = next(p for p in written if p.suffix == ".html").read_text(encoding="utf-8")
+        assert "Traceback" not in html
+        assert audit_html_tables(html, study.privacy.min_cell).empty
+        return html
+
+    bare = render("en", "bare")
+    assert "cannot be shown" in bare and "Need and supply cannot be compared" in bare
+    warehouse.write_tables(db, {f"results.{name}": frame for name, frame in frames.items()})
+    for lang, heading, reading in (("et", "Valdkondadevaheline koostöö", "sellist teenust pole üldse"),
+                                   ("en", "Cooperation between sectors", "no such service at all")):
+        html = render(lang, "full")
+        assert heading in html and reading in html
+        assert truth["services"]["gap"]["municipality"] in html
+        assert "cannot be shown" not in html and "ei saa näidata" not in html
