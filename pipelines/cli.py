@@ -236,10 +236,21 @@ def init(raw: Path = typer.Option(..., "--raw", help="The folder of raw exports 
 @_guarded
 def synth(study_file: Path = StudyOption,
           pupils: int = typer.Option(3000, min=50, max=1_000_000, help="Pupils in the baseline mapping."),
-          seed: int = typer.Option(20231, help="Random seed: the same seed gives the same files.")) -> None:
+          seed: int = typer.Option(20231, help="Random seed: the same seed gives the same files."),
+          shape: str | None = typer.Option(None, help="Instead: a study of another shape (pupils_only, three_waves, "
+                                                      "sparse_county, demo; pipelines/synth/shapes.py) under --out."),
+          out: Path | None = typer.Option(None, help="With --shape: the folder for its study file and data.")) -> None:
     """Generate the demo study's raw exports, its key and its ground truth."""
     from pipelines.synth.generate import generate_study
 
+    if shape is not None:
+        from pipelines.synth.shapes import SHAPES, make_shape
+
+        if shape not in SHAPES or out is None:
+            _fail(f"--shape must be one of {', '.join(SHAPES)} and needs --out DIR", "e.g. --shape three_waves --out /tmp/s")
+        written, _ = make_shape(shape, out.resolve(), pupils=pupils, seed=seed)
+        console.print(f"[green]generated[/] the {shape} study ({pupils} pupils, seed {seed}): {written}")
+        return
     study, _ = _load(study_file)
     if not study.demo:
         _fail(f"{study_file} is not a demo study (demo: false)", "synth writes generated data only for demo studies")
