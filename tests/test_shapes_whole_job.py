@@ -80,6 +80,18 @@ def test_each_shape_loads_and_lists_exactly_the_files_it_wrote(generated, name):
     assert {m.outcome for m in plan.models} == {truth["dropout"]["outcome"]}
 
 
+@pytest.mark.parametrize("name", SHAPES)
+def test_check_finds_no_error_and_warns_of_the_absent_indicators(generated, name):
+    from pipelines.study_check import check_study
+
+    study = load_study(generated[name][1])
+    problems = check_study(study, load_codebooks(study))
+    assert not [p for p in problems if p.level == "error"], [str(p) for p in problems]
+    warned = {v for p in problems for v in shapes.ABSENT_INDICATORS if "plan.personas.indicators" in str(p)
+              and f"'{v}'" in str(p)}
+    assert warned == (set(shapes.ABSENT_INDICATORS) if name == "sparse_county" else set())
+
+
 def test_pupils_only_has_no_other_instrument_nor_evaluation(generated):
     _, study_file, _ = generated["pupils_only"]
     data = yaml.safe_load(study_file.read_text(encoding="utf-8"))
