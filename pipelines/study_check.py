@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from pipelines.config import Codebook, Study, normalise_text
 from pipelines.headers import HeaderError, read_header
+from pipelines.ingest.readers import OutsideRawDir, check_inside
 from pipelines.study_plan import BOOKKEEPING, _uses, sourced_variables
 
 
@@ -99,6 +100,11 @@ def check_study(study: Study, codebooks: dict[str, Codebook]) -> list[Problem]:
         cb = codebooks[item.instrument]
         path = study.raw_path / item.path
         where = f"{sf}: inputs.{i}.path"
+        try:
+            check_inside(path, study.raw_path)  # a symlink out of the raw folder is refused, never read
+        except OutsideRawDir as exc:
+            problems.append(Problem("error", where, str(exc)))
+            continue
         if not path.is_file():
             problems.append(Problem("error", where, f"'{item.path}' not found under {study.raw_path}"))
             continue

@@ -204,3 +204,14 @@ def test_a_source_without_some_codebook_columns_ingests_cleanly(base, tmp_path):
         accepted = dict(con.execute("SELECT file, rows_accepted FROM meta.row_counts").fetchall())
     assert sorted(found) == sorted((f, v, 1) for f in csv_files for v in dropped)
     assert accepted == accepted_before
+
+
+def test_check_refuses_a_symlink_out_of_the_raw_folder_without_reading_it(base, tmp_path):
+    from pipelines.study_check import check_study
+
+    variant = next(v for v in malformed.variants() if v.name == "csv_symlink_outside")
+    study_file, _ = _prepare(variant, base, tmp_path)
+    study = load_study(study_file)
+    problems = check_study(study, load_codebooks(study))
+    mine = [p for p in problems if "outside the study's raw folder" in str(p)]
+    assert len(mine) == 1 and mine[0].level == "error"

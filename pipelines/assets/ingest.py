@@ -33,7 +33,8 @@ def _raw_asset(instrument: str) -> dg.AssetsDefinition:
         for item in config.inputs:
             if item.instrument == instrument:
                 path = config.raw_path / item.path
-                digests.append(f"{item.path}:{file_sha256(path) if path.is_file() else 'missing'}")
+                inside = path.resolve().is_relative_to(config.raw_path.resolve())  # never read through a symlink out
+                digests.append(f"{item.path}:{file_sha256(path) if inside and path.is_file() else 'missing'}")
         return dg.DataVersion(hashlib.sha256("\n".join(digests).encode()).hexdigest()[:16])
 
     return observe
