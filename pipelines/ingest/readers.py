@@ -301,7 +301,7 @@ def detect_encoding(data: bytes, declared: str | None = None) -> tuple[str, str 
         return utf16, (None if declared is None or _family(declared) == "utf16"
                        else f"the bytes are {utf16} (no byte-order mark), not the declared {declared}")
     is_utf8 = _decodes(data, "utf-8") is not None
-    non_ascii = any(b > 127 for b in data[: 1 << 20]) if is_utf8 else True
+    non_ascii = not data.isascii() if is_utf8 else True
     if is_utf8 and (non_ascii or declared is None):
         if declared is None or _family(declared) == "utf8" or not non_ascii:
             return ("utf-8" if declared is None or _family(declared) == "utf8" else declared), None
