@@ -388,13 +388,21 @@ class _Reader:
         return frame
 
 
+def _entries(config: Study, part: str, log: Log) -> list:
+    """The plan's entries of a part; an empty part says so in the log (and gives an empty table)."""
+    entries = list(getattr(config.plan, part))
+    if not entries:
+        log(f"{part}: the plan has no {part} part, no rows")
+    return entries
+
+
 Builder = Callable[[Study, Mapping[str, Codebook], Log], Frames]
 Summary = Callable[[str, pd.DataFrame], dict]
 
 
 def _build_descriptives(config: Study, codebooks: Mapping[str, Codebook], log: Log) -> Frames:
     read, parts = _Reader(config, codebooks, log), []
-    for entry in config.plan.descriptives:
+    for entry in _entries(config, "descriptives", log):
         frame = read.get("descriptives", entry.instrument, [entry.outcome])
         if frame is not None:
             parts.append(table_descriptives(frame, codebooks[entry.instrument], entry.outcome, config))
@@ -403,7 +411,7 @@ def _build_descriptives(config: Study, codebooks: Mapping[str, Codebook], log: L
 
 def _build_associations(config: Study, codebooks: Mapping[str, Codebook], log: Log) -> Frames:
     read, parts = _Reader(config, codebooks, log), []
-    for entry in config.plan.associations:
+    for entry in _entries(config, "associations", log):
         frame = read.get("associations", entry.instrument, [entry.outcome])
         if frame is not None:
             parts.append(table_associations(frame, codebooks[entry.instrument], entry, config.seed, config, log))
@@ -412,6 +420,7 @@ def _build_associations(config: Study, codebooks: Mapping[str, Codebook], log: L
 
 def _build_models(config: Study, codebooks: Mapping[str, Codebook], log: Log) -> Frames:
     read, models, fits = _Reader(config, codebooks, log), [], []
+    _entries(config, "models", log)
     for spec in model_specs(config, dict(codebooks)):
         frame = read.get("models", spec.instrument)
         if frame is None:
@@ -434,7 +443,7 @@ def _build_missingness(config: Study, codebooks: Mapping[str, Codebook], log: Lo
 
 def _build_reasons(config: Study, codebooks: Mapping[str, Codebook], log: Log) -> Frames:
     read, parts = _Reader(config, codebooks, log), []
-    for entry in config.plan.reasons:
+    for entry in _entries(config, "reasons", log):
         frame = read.get("reasons", entry.instrument, [entry.outcome])
         if frame is not None:
             parts.append(table_reasons(frame, codebooks[entry.instrument], entry, log))
@@ -443,7 +452,7 @@ def _build_reasons(config: Study, codebooks: Mapping[str, Codebook], log: Log) -
 
 def _build_screening(config: Study, codebooks: Mapping[str, Codebook], log: Log) -> Frames:
     read, parts = _Reader(config, codebooks, log), []
-    for entry in config.plan.screening:
+    for entry in _entries(config, "screening", log):
         frame = read.get("screening", entry.instrument, [entry.outcome])
         if frame is not None:
             parts.append(table_screening(frame, codebooks[entry.instrument], entry, log))
