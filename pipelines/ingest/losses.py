@@ -76,9 +76,10 @@ def problems(quality: pd.DataFrame, row_counts: pd.DataFrame, thresholds: Ingest
         lost = int(row.rows_rejected) - not_lost
         if row.rows_read and lost > thresholds.max_rejected_share * row.rows_read \
                 and lost >= thresholds.min_rejected_rows:
-            rejected = mine[(mine["action"] == "row_rejected") & ~mine["rule"].isin(_NOT_LOST)]
+            rejected = mine[((mine["action"] == "row_rejected") | (mine["severity"] == "error"))
+                            & ~mine["rule"].isin(_NOT_LOST)]
             reasons = rejected.groupby("rule")["n"].sum().sort_index()
-            why = ", ".join(f"{rule} {int(n)}" for rule, n in reasons.items()) or "rejected"
+            why = ", ".join(f"{rule} {min(int(n), lost)}" for rule, n in reasons.items()) or "rejected"
             out.append(Problem(row.instrument, row.wave, row.file, "rejected_rows", lost,
                                f"{lost} of {row.rows_read} rows rejected ({lost / row.rows_read:.1%}, more than "
                                f"ingest.max_rejected_share {thresholds.max_rejected_share:.1%}): {why}"))
