@@ -182,6 +182,16 @@ def yes_shares(frame: pd.DataFrame, columns: Sequence[str], sector: str = "secto
     return _by_place(frame, build)
 
 
+def ranked(shares: pd.DataFrame) -> pd.DataFrame:
+    """:func:`yes_shares` with ``rank`` (1 = named most often) within each place, wave and sector."""
+    if not len(shares):
+        return shares
+    keys = ["county", "municipality", "wave", "sector"]
+    out = shares.copy()
+    out["rank"] = out.groupby(keys, sort=False)["estimate"].rank(method="min", ascending=False).astype("Int64")
+    return out
+
+
 def co_occurrence(frame: pd.DataFrame, columns: Sequence[str], conf_level: float = 0.95) -> pd.DataFrame:
     """Share of respondents naming both of each pair of a multi-response group, with phi.
 

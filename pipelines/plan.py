@@ -199,6 +199,7 @@ class ServicesPlan(_Strict):
     cooperation_group: str = "cooperation"
     cooperation_prefix: str = "coop_"  # stripped from the item names to give the partner sector
     barriers_group: str | None = None  # a multi-response group of the specialists (barriers to cooperation)
+    training_needs_group: str | None = None  # a multi-response group of the specialists (training needs, ranked)
     threshold: float = Field(default=3, ge=1, le=5)  # a link "exists" at this mean frequency (3: monthly)
     n_boot: int = Field(default=999, ge=0)
     available_code: Value = 3  # the availability code that counts as available

@@ -140,7 +140,8 @@ def _services_problems(study: Study, codebooks: dict[str, Codebook]) -> list[str
     """plan.services: its groups exist in the specialists' codebook, its service types are codes."""
     s, problems = study.plan.services, []
     staff = codebooks.get(s.specialists)
-    for key, group in (("cooperation_group", s.cooperation_group), ("barriers_group", s.barriers_group)):
+    for key, group in (("cooperation_group", s.cooperation_group), ("barriers_group", s.barriers_group),
+                       ("training_needs_group", s.training_needs_group)):
         if staff and group and not any(v.group == group for v in staff.variables.values()):
             problems.append(f"plan.services.{key}: no variable of '{s.specialists}' is in group '{group}'")
     services = codebooks.get(s.instrument)

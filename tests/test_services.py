@@ -210,6 +210,18 @@ def test_planted_service_gap_is_recovered(results):
     assert (others["reading"] != "no_supply").all()
 
 
+def test_planted_training_needs_rank_in_order(results):
+    frames, truth = results
+    shares = frames["specialists_shares"]
+    study = shares.loc[(shares["county"] == "all") & (shares["sector"] == "all") & (shares["group"] == "training_needs")]
+    planted = truth["specialists"]["training_needs"]
+    for wave, rows in study.groupby("wave"):
+        top = rows.sort_values("rank").iloc[0]
+        assert top["option"] == max(planted, key=planted.get), wave
+        for row in rows.itertuples():
+            assert row.conf_low <= planted[row.option] <= row.conf_high or abs(row.estimate - planted[row.option]) < 0.12
+
+
 def test_a_study_without_specialists_or_services_skips_their_assets(small_study, tmp_path):
     from pipelines.config import load_study
     from pipelines.definitions import _keys, prune_assets, study_assets

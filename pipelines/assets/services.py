@@ -82,21 +82,29 @@ def build_specialists(config: Study, codebooks: Mapping[str, Codebook], log: Log
     pupils = pupil_counts(config, codebooks, _need_instrument(plan), plan.wave)
     if pupils is None:
         log("specialists: no pupils table, so nothing per 100 pupils")
-    barriers = group_items(codebook, plan.barriers_group)
-    if not barriers:
-        log("specialists: no barriers group in the plan or codebook, so no barrier shares")
-    yes_no = [c for c in ("training_taken",) if c in frame.columns] + barriers
+    groups = {"training": [c for c in ("training_taken",) if c in frame.columns]}
+    for part, name in (("barriers", plan.barriers_group), ("training_needs", plan.training_needs_group)):
+        groups[part] = group_items(codebook, name)
+        if not groups[part]:
+            log(f"specialists: no {part} group in the plan or codebook, so no {part} shares")
+    parts = []
+    for part, columns in groups.items():
+        shares = specialists_analysis.ranked(specialists_analysis.yes_shares(frame, columns))
+        if len(shares):
+            parts.append(shares.assign(group=part))
+    pairs = specialists_analysis.co_occurrence(frame, groups["barriers"])
+    if len(pairs):
+        parts.append(pairs.assign(sector=specialists_analysis.ALL, group="barriers"))
+    shares = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if len(shares):
+        shares = shares[["group", *[c for c in shares.columns if c != "group"]]]
     counts = specialists_analysis.specialist_counts(frame, ["sector"])
     roles = specialists_analysis.roles_by_sector(frame)
-    shares = specialists_analysis.yes_shares(frame, yes_no)
-    pairs = specialists_analysis.co_occurrence(frame, barriers)
-    if len(pairs):
-        pairs.insert(3, "sector", specialists_analysis.ALL)
     competence = [specialists_analysis.competence(frame, d) for d in scale_definitions(codebook)]
     return {
         "specialists_counts": _or_empty(pd.concat([counts, roles], ignore_index=True), "variable", "level"),
         "specialists_workload": _or_empty(specialists_analysis.workload(frame, pupils), "variable", "measure"),
-        "specialists_shares": _or_empty(pd.concat([shares, pairs], ignore_index=True), "option"),
+        "specialists_shares": _or_empty(shares, "group", "option"),
         "specialists_competence": _or_empty(pd.concat(competence, ignore_index=True) if competence
                                             else pd.DataFrame(), "scale", "measure"),
     }
@@ -180,8 +188,9 @@ def build_services_assets(study: Study) -> list[dg.AssetsDefinition]:
             "specialists_workload": ("results.specialists_workload: experience and caseload per specialist (mean "
                                      "with t CI, median with IQR), all and per sector; specialists and caseload per "
                                      "100 pupils."),
-            "specialists_shares": ("results.specialists_shares: training taken and each barrier (multi-response), "
-                                   "shares with Wilson CIs, all and per sector; barrier co-occurrence."),
+            "specialists_shares": ("results.specialists_shares: training taken, each barrier and each training need "
+                                   "(multi-response), shares with Wilson CIs and ranks, all and per sector; barrier "
+                                   "co-occurrence."),
             "specialists_competence": ("results.specialists_competence: reliability of the competence scale per "
                                        "wave (alpha, omega) and its score per place, wave and sector."),
         }, [staff], build_specialists, _summary),

@@ -29,6 +29,10 @@ _SECTOR_P = [0.45, 0.15, 0.12, 0.14, 0.09, 0.05]
 COMPETENCE = ("comp_noticing", "comp_assessment", "comp_case_management", "comp_cooperation")
 COOPERATION = ("coop_education", "coop_social", "coop_youth", "coop_child_protection", "coop_health", "coop_police")
 BARRIERS = ("barrier_time", "barrier_information", "barrier_data_protection", "barrier_turnover")
+#: Training needs (multi-response) and how often each is named: mental health and data protection most.
+TRAINING_NEEDS = {"training_need_noticing": 0.35, "training_need_case_management": 0.3,
+                  "training_need_data_protection": 0.45, "training_need_mental_health": 0.55,
+                  "training_need_cooperation": 0.25}
 
 
 def _people(rng: np.random.Generator, munis: pd.DataFrame, count: int) -> pd.DataFrame:
@@ -80,7 +84,12 @@ def specialists(rng: np.random.Generator, munis: pd.DataFrame) -> dict[str, pd.D
     again["experience_years"] = again["experience_years"] + 1.0
     newcomers = _people(rng, munis, int(round(count * 0.4)))
     newcomers = newcomers[~newcomers["email"].isin(pre["email"])]
-    return {"pre": pre, "post": pd.concat([again, newcomers], ignore_index=True)}
+    waves = {"pre": pre, "post": pd.concat([again, newcomers], ignore_index=True)}
+    child = rng.spawn(1)[0]  # its own stream: the main one (and all drawn after it) stays as it was
+    for frame in waves.values():
+        for item, p in TRAINING_NEEDS.items():
+            frame[item] = (child.random(len(frame)) < p).astype(np.int8)
+    return waves
 
 
 _SERVICE_NAMES = {
@@ -150,7 +159,8 @@ def plant_cooperation(waves: dict[str, pd.DataFrame]) -> dict:
             column = f"coop_{partner}"
             frame.loc[rows, column] = np.maximum(frame.loc[rows, column].to_numpy() - WEAK_STEP, 1)
     return {"weak_link": list(WEAK_LINK), "weak_step": WEAK_STEP,
-            "density_rise": {"municipality": rising, "step": RISE_STEP, "waves": [first, last]}}
+            "density_rise": {"municipality": rising, "step": RISE_STEP, "waves": [first, last]},
+            "training_needs": dict(TRAINING_NEEDS)}
 
 
 def plant_service_gap(frame: pd.DataFrame, pupils: pd.DataFrame, need: str = "mental_health_concern"
