@@ -319,3 +319,29 @@ def test_shape_specific_data_came_through(shape_run):
     if "pilot" not in shape_run.instruments:
         assert plan.loc[plan["part"] == "evaluation"].empty or not plan.loc[plan["part"] == "evaluation",
                                                                              "present"].any()
+
+
+def test_no_planted_identifier_in_any_artifact(shape_run):
+    """The leak test (tests/test_leak.py) on each shape: its database, reports, Dagster storage and the
+    run's console output hold none of the names, codes, e-mails, phones, addresses or birth dates it planted."""
+    from tests.artifact_search import index_run, words_of
+    from tests.test_leak import fixed_words
+
+    root = shape_run.root
+    inputs = [root / "raw", root / "data" / "truth", root / "secrets", root / "codebooks", shape_run.study_file,
+              *(p for p in root.rglob("*.lock")), *(p for p in root.rglob("*-alive") if p.is_dir())]
+    index = index_run(root, inputs)
+    canaries = shape_run.truth["canaries"]
+    # the study's own texts (its study file and codebook overrides) are fixed texts as the project's are
+    own = [shape_run.study_file, *sorted((root / "codebooks").glob("*.yaml"))]
+    vocabulary = (fixed_words() + " " + " ".join(words_of([p.read_text(encoding="utf-8") for p in own]))).split()
+    distinct = sorted({c for values in canaries.values() for c in values})
+    runs = [w.split() for w in words_of(distinct)]
+    longest = max((len(r) for r in runs), default=0)
+    known = {" ".join(vocabulary[i:i + n]) for n in range(1, longest + 1) for i in range(len(vocabulary) - n + 1)}
+    excluded = {c for c, run in zip(distinct, runs) if run and " ".join(run) in known}
+    assert excluded <= set(canaries["names"]), "only names may be excluded as ordinary words"
+    assert len(excluded) < 0.03 * len(canaries["names"])
+    assert any(s.startswith("text:") for s in index.sources)  # the console output was searched
+    hits = index.hits(set(distinct) - excluded)
+    assert hits.empty, f"{len(hits)} planted identifier(s) found in: {sorted(set(hits['source']))}"

@@ -278,7 +278,7 @@ def _pupils_only(root: Path, pupils: int, seed: int) -> tuple[Path, dict]:
 
 def renamed_column(column: str, fmt: str) -> str:
     """The later waves' name of a column: how a tool's new questionnaire version names it."""
-    return {"sav": f"{column}_v2", "csv": f"{column}v2"}.get(fmt, f"{column} (uus)")
+    return {"sav": f"{column}_v2", "csv": f"{column}v2"}.get(fmt, f"{column} (v2)")  # not "(uus)": Uus is a surname
 
 
 def _mid_date(rng: np.random.Generator, fmt: str, options: dict[str, Any], n: int) -> list[Any]:
