@@ -66,10 +66,11 @@ def places(frame: pd.DataFrame, county: str = "county", municipality: str = "mun
         for name, sub in frame.groupby(county, sort=True):
             yield {"county": str(name), "municipality": ALL}, sub
     if municipality in frame.columns:
-        keys = [county, municipality] if county in frame.columns else [municipality]
+        with_county = county in frame.columns
+        keys = [county, municipality] if with_county else [municipality]
         for key, sub in frame.groupby(keys, sort=True):
-            key = key if isinstance(key, tuple) else (ALL, key)
-            yield {"county": str(key[0]), "municipality": str(key[-1])}, sub
+            key = key if isinstance(key, tuple) else (key,)
+            yield {"county": str(key[0]) if with_county else ALL, "municipality": str(key[-1])}, sub
 
 
 def _by_place(frame: pd.DataFrame, build, wave: str | None = "wave") -> pd.DataFrame:
@@ -98,7 +99,7 @@ def specialist_counts(frame: pd.DataFrame, variables: Sequence[str] = ("sector",
 
 def roles_by_sector(frame: pd.DataFrame, sector: str = "sector", role: str = "role_title") -> pd.DataFrame:
     """Respondents per sector and role title (study and county level only: titles are specific)."""
-    if role not in frame.columns or frame[role].isna().all():
+    if role not in frame.columns or sector not in frame.columns or frame[role].isna().all():
         return pd.DataFrame()
     data = frame.assign(_role=frame[sector].astype("string") + ": " + frame[role].astype("string").str.strip())
     out = _by_place(data, lambda rows: describe_categorical(rows, ["_role"]))
@@ -155,7 +156,8 @@ def _pupil_counts(pupils: pd.DataFrame) -> dict[tuple[str, str], int]:
     for row in pupils.itertuples(index=False):
         county, muni, n = str(row.county), str(row.municipality), int(row.pupils)
         counts[(county, muni)] = counts.get((county, muni), 0) + n
-        counts[(county, ALL)] = counts.get((county, ALL), 0) + n
+        if county != ALL:  # a study without counties: the study total only
+            counts[(county, ALL)] = counts.get((county, ALL), 0) + n
         counts[(ALL, ALL)] = counts.get((ALL, ALL), 0) + n
     return counts
 

@@ -300,3 +300,21 @@ def test_services_report_renders_with_and_without_results(results, small_study, 
         assert heading in html and reading in html
         assert truth["services"]["gap"]["municipality"] in html
         assert "cannot be shown" not in html and "ei saa näidata" not in html
+
+
+def test_functions_work_on_a_plain_frame_without_county_or_wave():
+    frame = pd.DataFrame({"municipality": ["A", "A", "B", "B", "B"], "sector": ["education", "police"] * 2 + ["police"],
+                          "caseload": [10, 20, 30, 40, 50], "coop_education": [1, 2, 3, 4, 5],
+                          "coop_police": [5, 4, 3, 2, 1]})
+    counts = sp.specialist_counts(frame)
+    assert set(counts["county"]) == {"all"} and set(counts["municipality"]) == {"all", "A", "B"}
+    study = counts.loc[(counts["municipality"] == "all") & (counts["level"] == "police")].iloc[0]
+    assert (study["count"], study["n"]) == (3, 5)
+    work = sp.workload(frame, pd.DataFrame({"county": ["all", "all"], "municipality": ["A", "B"], "pupils": [100, 50]}),
+                       variables=["caseload"])
+    per = work.loc[(work["measure"] == "per_100_pupils") & (work["municipality"] == "all")
+                   & (work["variable"] == "caseload")]
+    assert per["estimate"].iloc[0] == pytest.approx(100 * 150 / 150, abs=TOL)
+    net = sp.cooperation_network(frame, {"education": "coop_education", "police": "coop_police"}, seed=1)
+    assert "density_change" not in set(net["measure"])  # one wave: no change
+    assert sp.roles_by_sector(frame).empty

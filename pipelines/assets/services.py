@@ -115,8 +115,9 @@ def build_network(config: Study, codebooks: Mapping[str, Codebook], log: Log) ->
     codebook = codebooks[plan.specialists]
     items = cooperation_items(codebook, plan)
     frame = read_instrument(config, plan.specialists, codebooks)
-    if not items or frame.empty:
-        log(f"cooperation_network: no variables in group '{plan.cooperation_group}' or no rows; empty table")
+    if not items or frame.empty or "sector" not in frame.columns:
+        log(f"cooperation_network: no variables in group '{plan.cooperation_group}', no sector column or no rows; "
+            "empty table")
         return {"cooperation_network": empty_results(*PLACE_IDS, "measure", "sector", "partner")}
     waves = config.instrument_waves(codebook)
     seed = derived_seed(config.seed, NETWORK_SEED)
