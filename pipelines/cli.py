@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 import sys
 import time
 import traceback
@@ -54,6 +55,8 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show the full trace
                                           "(default: as long as it takes; 0: do not wait).")) -> None:
     """Mapping studies for school-dropout prevention: generate, run, report, share, erase."""
     _options.debug = debug
+    if debug:  # the run's console log shows a failed step's stack trace too (pipelines/console_log.py)
+        os.environ["MAPSTUDY_DEBUG"] = "1"
     _options.wait = None if wait < 0 else wait
 
 

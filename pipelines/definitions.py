@@ -42,6 +42,7 @@ from pipelines.assets.reports import overview_report
 from pipelines.assets.services import build_services_assets, services_report
 from pipelines.assets.technical_report import technical_report
 from pipelines.config import Study
+from pipelines.console_log import console_logger
 from pipelines.privacy.shareable import shared_instruments
 from pipelines.resources import StudyResource, default_study_file
 from pipelines.sensors import build_raw_files_sensor
@@ -186,6 +187,7 @@ def build_definitions(study_file: str | None = None) -> tuple[dg.Definitions, li
         resources={"study": resource},
         jobs=[job],
         sensors=[build_raw_files_sensor(job)],
+        loggers={"console": console_logger},
     )
     return definitions, lines
 
