@@ -238,10 +238,11 @@ def test_the_tables_and_reports_the_shape_can_have_and_no_others(shape_run):
     wanted = {f"{lang}/{report}.{ext}" for lang in LANGS for ext in ("html", "pdf") for report in kinds}
     assert written == wanted, (sorted(wanted - written), sorted(written - wanted))
     skips = [line for line in shape_run.output.splitlines() if line.startswith("skipped:")]
+    for kind in ("evaluation", "services"):
+        said = [line for line in skips if line.startswith(f"skipped: reports/{kind} (")]
+        assert bool(said) == (kind not in kinds), (kind, skips)  # the run says why a report is left out
     if not has_pilot:
-        assert any("evaluation" in line for line in skips), "the run must say why the evaluation is skipped"
-    else:
-        assert not any("evaluation" in line for line in skips), skips
+        assert any(line.startswith("skipped: evaluation_results (") for line in skips), skips
 
 
 def test_the_planted_dropout_model_is_recovered(shape_run):
