@@ -118,10 +118,58 @@ def _draw_pmm(X: np.ndarray, y: np.ndarray, missing: np.ndarray, rng: np.random.
     sigma = np.sqrt(residual @ residual / rng.chisquare(max(len(yo) - X.shape[1], 1)))
     beta_star = beta + sigma * np.linalg.cholesky(inverse) @ rng.standard_normal(len(beta))
     fitted_obs, fitted_mis = Xo @ beta, X[missing] @ beta_star
-    distance = np.abs(fitted_mis[:, None] - fitted_obs[None, :]) + rng.uniform(0, 1e-9, (missing.sum(), len(yo)))
-    donors = np.argpartition(distance, min(PMM_DONORS, len(yo)) - 1, axis=1)[:, :PMM_DONORS]
+    ties = _side_stream(rng)
+    # The dense version drew a missing x observed matrix of tie-breaking noise here; the
+    # stream skips it, so every later draw (the donor picks, the next column) is unchanged.
+    _skip_doubles(rng, len(fitted_mis) * len(fitted_obs))
+    donors = _nearest_donors(fitted_obs, fitted_mis, min(PMM_DONORS, len(yo)), ties)
     chosen = donors[np.arange(len(donors)), rng.integers(0, donors.shape[1], len(donors))]
     return yo[chosen]
+
+
+def _side_stream(rng: np.random.Generator) -> np.random.Generator:
+    """A generator for tie-breaking that leaves ``rng``'s own stream untouched."""
+    bit = rng.bit_generator
+    if hasattr(bit, "jumped"):
+        return np.random.Generator(bit.jumped())
+    return rng.spawn(1)[0]
+
+
+def _skip_doubles(rng: np.random.Generator, count: int) -> None:
+    """Advance ``rng`` as if ``count`` uniform doubles had been drawn, in constant memory."""
+    bit = rng.bit_generator
+    if count <= 0:
+        return
+    if hasattr(bit, "advance") and type(bit).__name__ in ("PCG64", "PCG64DXSM"):
+        before = bit.state
+        bit.advance(count)  # one 64-bit output per double; advance() drops the 32-bit buffer
+        after = bit.state
+        after["has_uint32"], after["uinteger"] = before["has_uint32"], before["uinteger"]
+        bit.state = after
+        return
+    for start in range(0, count, 1 << 20):
+        rng.random(min(1 << 20, count - start))
+
+
+def _nearest_donors(fitted_obs: np.ndarray, fitted_mis: np.ndarray, k: int,
+                    ties: np.random.Generator) -> np.ndarray:
+    """The ``k`` observed rows whose fitted values are nearest each missing row's.
+
+    Sort once (equal fitted values in random order, as mice's matcher shuffles before
+    sorting), find each missing value's place with ``searchsorted``; the ``k`` nearest lie
+    among the ``k`` sorted neighbours on either side. Time n log n, memory n x 2k.
+    Returns row indices into ``fitted_obs``, nearest first.
+    """
+    n_obs = len(fitted_obs)
+    order = np.lexsort((ties.permutation(n_obs), fitted_obs))
+    ranked = fitted_obs[order]
+    place = np.searchsorted(ranked, fitted_mis)
+    window = place[:, None] + np.arange(-k, k)[None, :]
+    inside = (window >= 0) & (window < n_obs)
+    window = np.clip(window, 0, n_obs - 1)
+    distance = np.where(inside, np.abs(ranked[window] - fitted_mis[:, None]), np.inf)
+    nearest = np.argsort(distance, axis=1, kind="stable")[:, :k]
+    return order[np.take_along_axis(window, nearest, axis=1)]
 
 
 def _multinomial_fit(X: np.ndarray, labels: np.ndarray, classes: int) -> tuple[np.ndarray, np.ndarray]:
