@@ -1,0 +1,319 @@
+"""Small-cell protection of a family of reports: municipality, county and study, together.
+
+A municipality (KOV) report, its county's report and the study-wide reports publish the
+same counts at three levels: each municipality's row, the county's row (the sum of its
+municipalities) and the study's row (the sum of the counties). Protecting each report's
+table on its own leaks: a count hidden in one KOV report is the county's published value
+minus the other KOVs' published values. So the linked table is protected once, as a
+whole, and every report of the family publishes from that one protected table.
+
+The family table is hierarchical: rows are municipalities, counties and the study;
+columns are categories and (when the categories are exhaustive) a row total. Its additive
+lines are
+
+* every row: its categories add up to its total (``row_total``);
+* every county and column: its municipalities add up to the county;
+* every column: the counties add up to the study.
+
+The rules are those of :mod:`pipelines.privacy.cells` extended to these lines: primary
+suppression of counts 1 .. min_cell-1, the line rule (no additive line with exactly one
+suppressed cell, or two with a singleton), and the linear-programming audit of every
+suppressed cell over *all* lines at once (its smallest and largest value given every
+published cell of the family; protected when the interval has width > 0 without and
+with what the display says, and does not lie inside 1 .. min_cell-1), widening the
+suppression until the audit passes. Each block of the family (one county's municipalities
+with the county row; the counties with the study row) is also audited with
+:func:`pipelines.privacy.cells.audit_suppression`, the audit every report table passes.
+
+Nothing here prints or logs a count; the audit frame holds positions and intervals only
+for the caller's tests and blocking checks (intervals of suppressed cells must never be
+published).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linprog
+
+from pipelines.privacy.cells import audit_suppression
+
+#: Label of an aggregated level (the value ``results.*`` tables use).
+ALL = "all"
+#: Name of the row-total column of a family table.
+TOTAL = "total"
+LEVELS = ("municipality", "county", "study")
+
+Cell = tuple[tuple[str, str, str], str]
+
+
+@dataclass(frozen=True)
+class ProtectedFamily:
+    """A family table after protection.
+
+    ``values``: the true counts (index: level, county, municipality; columns: categories
+    and ``total`` when there is one), never to be published as such; ``suppressed`` and
+    ``primary``: boolean masks of the same shape; ``audit``: one row per suppressed cell
+    (level, county, municipality, column, primary, width, width_given_display,
+    pinned_below_threshold, protected); ``passed``: every suppressed cell is protected.
+    """
+
+    values: pd.DataFrame
+    suppressed: pd.DataFrame
+    primary: pd.DataFrame
+    audit: pd.DataFrame
+    passed: bool
+    min_cell: int
+    row_total: str | None
+
+    @property
+    def published(self) -> pd.DataFrame:
+        """The counts a report may show: suppressed cells missing."""
+        return self.values.mask(self.suppressed)
+
+    def marks(self) -> pd.DataFrame:
+        """What a report shows instead of a hidden count: ``<min_cell``, ``x``; "" where shown."""
+        marks = pd.DataFrame("", index=self.values.index, columns=self.values.columns)
+        marks = marks.mask(self.suppressed, "x")
+        return marks.mask(self.primary, f"<{self.min_cell}")
+
+    def long(self) -> pd.DataFrame:
+        """One row per cell: level, county, municipality, column, value (missing when hidden), mark."""
+        published = self.published.stack(future_stack=True).rename("value")
+        marks = self.marks().stack(future_stack=True).rename("mark")
+        frame = pd.concat([published, marks], axis=1).reset_index()
+        frame.columns = ["level", "county", "municipality", "column", "value", "mark"]
+        return frame
+
+
+def family_values(body: pd.DataFrame, *, category: str, count: str = "count", county: str = "county",
+                  municipality: str = "municipality", categories: Sequence[str] | None = None,
+                  places: pd.DataFrame | None = None, row_total: bool = True) -> pd.DataFrame:
+    """The family table of a long frame of municipality counts (one row per municipality and category).
+
+    County and study rows are the sums of their municipalities; ``row_total`` adds the
+    ``total`` column (only for exhaustive categories: a multi-select's options do not add
+    up). ``places`` (columns county, municipality) adds municipalities without rows as zeros.
+    """
+    frame = body[[county, municipality, category, count]].copy()
+    frame.columns = ["county", "municipality", "category", "count"]
+    wide = frame.pivot_table(index=["county", "municipality"], columns="category", values="count",
+                             aggfunc="sum", fill_value=0)
+    if places is not None:
+        index = pd.MultiIndex.from_frame(places[["county", "municipality"]].drop_duplicates().astype(str))
+        wide = wide.reindex(index.union(wide.index), fill_value=0)
+    if categories is not None:
+        wide = wide.reindex(columns=list(categories), fill_value=0)
+    wide = wide.astype(float)
+    wide.columns = [str(c) for c in wide.columns]
+    if row_total:
+        wide[TOTAL] = wide.sum(axis=1)
+    rows = [wide.assign(level="municipality").reset_index()]
+    counties = wide.groupby(level="county").sum()
+    rows.append(counties.assign(level="county", municipality=ALL).reset_index())
+    rows.append(pd.DataFrame([wide.sum()]).assign(level="study", county=ALL, municipality=ALL))
+    table = pd.concat(rows, ignore_index=True)
+    order = {level: i for i, level in enumerate(("study", "county", "municipality"))}
+    table["order"] = table["level"].map(order)
+    table = table.sort_values(["order", "county", "municipality"]).drop(columns="order")
+    return table.set_index(["level", "county", "municipality"])
+
+
+def family_lines(values: pd.DataFrame, row_total: str | None = TOTAL) -> list[tuple[list[Cell], Cell]]:
+    """Every additive line of a family table as (its cells, its total cell)."""
+    index = list(values.index)
+    columns = list(values.columns)
+    body_columns = [c for c in columns if c != row_total]
+    lines: list[tuple[list[Cell], Cell]] = []
+    if row_total is not None and row_total in columns:
+        for row in index:
+            lines.append(([(row, c) for c in body_columns], (row, row_total)))
+    study = [r for r in index if r[0] == "study"]
+    counties = [r for r in index if r[0] == "county"]
+    for county_row in counties:
+        members = [r for r in index if r[0] == "municipality" and r[1] == county_row[1]]
+        for column in columns:
+            lines.append(([(r, column) for r in members], (county_row, column)))
+    for study_row in study:
+        for column in columns:
+            lines.append(([(r, column) for r in counties], (study_row, column)))
+    return lines
+
+
+def _line_rule(values: pd.DataFrame, suppressed: pd.DataFrame, lines, singleton_detection: bool) -> None:
+    """No line with exactly one suppressed cell (or two of which one is a singleton 1)."""
+    changed = True
+    while changed:
+        changed = False
+        for cells, total in lines:
+            hidden = [c for c in [*cells, total] if suppressed.at[c]]
+            singleton = singleton_detection and len(hidden) == 2 and any(values.at[c] == 1 for c in hidden if c != total)
+            if len(hidden) == 1 or singleton:
+                if _suppress_one_more(values, suppressed, cells, total):
+                    changed = True
+
+
+def _suppress_one_more(values: pd.DataFrame, suppressed: pd.DataFrame, cells, total) -> bool:
+    """Suppress the smallest open non-zero cell of a line (a zero if nothing else, the total last)."""
+    open_cells = [c for c in cells if not suppressed.at[c]]
+    nonzero = [c for c in open_cells if values.at[c] > 0]
+    for candidates in (nonzero, open_cells, [] if suppressed.at[total] else [total]):
+        if candidates:
+            suppressed.at[min(candidates, key=lambda c: values.at[c])] = True
+            return True
+    return False
+
+
+def _intervals(values: pd.DataFrame, suppressed: pd.DataFrame, lines, bounds: dict) -> dict[Cell, tuple[float, float]]:
+    """Smallest and largest value of every suppressed cell given all published cells and all lines."""
+    unknown = [(r, c) for r in values.index for c in values.columns if suppressed.at[r, c]]
+    position = {cell: i for i, cell in enumerate(unknown)}
+    equations, rhs = [], []
+    for cells, total in lines:
+        row = np.zeros(len(unknown))
+        constant = 0.0
+        for cell in cells:
+            if cell in position:
+                row[position[cell]] += 1
+            else:
+                constant += values.at[cell]
+        if total in position:
+            row[position[total]] -= 1
+        else:
+            constant -= values.at[total]
+        if row.any():
+            equations.append(row)
+            rhs.append(-constant)
+    a_eq = np.array(equations) if equations else None
+    b_eq = np.array(rhs) if equations else None
+    var_bounds = [bounds.get(cell, (0, None)) for cell in unknown]
+    result = {}
+    for cell, i in position.items():
+        objective = np.zeros(len(unknown))
+        objective[i] = 1
+        low = linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=var_bounds, method="highs")
+        high = linprog(-objective, A_eq=a_eq, b_eq=b_eq, bounds=var_bounds, method="highs")
+        if low.status != 0 and high.status != 0:
+            raise ValueError("the published family is inconsistent: the audit has no feasible solution")
+        result[cell] = (low.fun, np.inf if high.status == 3 else -high.fun)
+    return result
+
+
+def audit_family(values: pd.DataFrame, suppressed: pd.DataFrame, primary: pd.DataFrame, min_cell: int,
+                 row_total: str | None = TOTAL, lines=None) -> pd.DataFrame:
+    """The interval audit of a published family (every suppressed cell, over every line at once)."""
+    lines = family_lines(values, row_total) if lines is None else lines
+    plain = _intervals(values, suppressed, lines, {})
+    display = {}
+    for cell in plain:
+        if primary.at[cell]:
+            display[cell] = (1, min_cell - 1)
+        elif values.at[cell] >= min_cell:
+            display[cell] = (min_cell, None)
+    given = _intervals(values, suppressed, lines, display)
+    rows = []
+    for (row, column), (low, high) in plain.items():
+        low_d, high_d = given[(row, column)]
+        pinned = low >= 1 - 1e-9 and high <= min_cell - 1 + 1e-9
+        width, width_d = high - low, high_d - low_d
+        rows.append({"level": row[0], "county": row[1], "municipality": row[2], "column": column,
+                     "primary": bool(primary.at[row, column]), "width": width, "width_given_display": width_d,
+                     "pinned_below_threshold": pinned,
+                     "protected": bool(width > 1e-9 and not pinned and (width_d > 1e-9 or min_cell <= 2))})
+    return pd.DataFrame(rows, columns=["level", "county", "municipality", "column", "primary", "width",
+                                       "width_given_display", "pinned_below_threshold", "protected"])
+
+
+def _widen(values: pd.DataFrame, suppressed: pd.DataFrame, lines, audit: pd.DataFrame) -> bool:
+    """Suppress one more cell in a line through an unprotected cell; False when none is left."""
+    for record in audit.loc[~audit["protected"]].itertuples():
+        cell = ((record.level, record.county, record.municipality), record.column)
+        for cells, total in lines:
+            if cell in cells or cell == total:
+                open_cells = [c for c in cells if not suppressed.at[c] and values.at[c] > 0]
+                if open_cells:
+                    suppressed.at[min(open_cells, key=lambda c: values.at[c])] = True
+                    return True
+    return False
+
+
+def _blocks(values: pd.DataFrame) -> list[list[tuple[str, str, str]]]:
+    """The family's report tables: each county's municipalities then the county row; the counties
+    then the study row (the last row of each block is its total row)."""
+    counties = [r for r in values.index if r[0] == "county"]
+    blocks = [[r for r in values.index if r[0] == "municipality" and r[1] == c[1]] + [c] for c in counties]
+    blocks.append(counties + [r for r in values.index if r[0] == "study"])
+    return blocks
+
+
+def block_audits(values: pd.DataFrame, suppressed: pd.DataFrame, primary: pd.DataFrame, min_cell: int,
+                 row_total: str | None = TOTAL) -> list[pd.DataFrame]:
+    """Each block of the family audited by :func:`pipelines.privacy.cells.audit_suppression`,
+    as one report table would be (a check on top of the family's own audit)."""
+    total = row_total if row_total in values.columns else None
+    audits = []
+    for rows in _blocks(values):
+        def flat(frame: pd.DataFrame) -> pd.DataFrame:
+            return frame.loc[rows].set_axis(range(len(rows)))
+
+        audits.append(audit_suppression(flat(values), flat(suppressed), count_columns=list(values.columns),
+                                        row_total=total, total_row=len(rows) - 1, primary=flat(primary),
+                                        threshold=min_cell))
+    return audits
+
+
+def protect_family(values: pd.DataFrame, min_cell: int, *, row_total: str | None = TOTAL,
+                   singleton_detection: bool = True, suppressed: pd.DataFrame | None = None) -> ProtectedFamily:
+    """Protect a family table (from :func:`family_values`) as a whole; see the module docstring.
+
+    ``suppressed`` may force cells hidden from the start (cells another report hides).
+    """
+    row_total = row_total if row_total in values.columns else None
+    values = values.astype(float)
+    if values.isna().any().any():
+        raise ValueError("count cells must not be missing")
+    lines = family_lines(values, row_total)
+    for cells, total in lines:
+        if not np.isclose(sum(values.at[c] for c in cells), values.at[total]):
+            raise ValueError("a family margin does not equal the sum of its cells")
+    primary = (values >= 1) & (values < min_cell)
+    hidden = primary.copy() if suppressed is None else (primary | suppressed.reindex_like(primary).fillna(False))
+    _line_rule(values, hidden, lines, singleton_detection)
+    audit = audit_family(values, hidden, primary, min_cell, row_total, lines)
+    while not audit.empty and not audit["protected"].all():
+        if not _widen(values, hidden, lines, audit):
+            break
+        _line_rule(values, hidden, lines, singleton_detection)
+        audit = audit_family(values, hidden, primary, min_cell, row_total, lines)
+    passed = bool(audit["protected"].all()) if not audit.empty else True
+    if passed:  # each block as one report table sees it passes the cells audit too
+        passed = all(a.empty or bool(a["protected"].all())
+                     for a in block_audits(values, hidden, primary, min_cell, row_total))
+    return ProtectedFamily(values, hidden, primary, audit, passed, min_cell, row_total)
+
+
+def naive_protection(values: pd.DataFrame, min_cell: int, row_total: str | None = TOTAL) -> pd.DataFrame:
+    """What stays hidden when every report protects its own tables alone (for tests and comparisons).
+
+    A KOV report protects each of its rows (the KOV, its county, the study) as a table of
+    its own; a county report its municipalities with the county row as their total; the
+    study report its counties with the study row. A cell stays hidden only when every
+    report showing it hides it: the mask returned.
+    """
+    from pipelines.privacy.cells import protect_table
+
+    row_total = row_total if row_total in values.columns else None
+    shown = pd.DataFrame(False, index=values.index, columns=values.columns)
+    tables = [[row] for row in values.index] + _blocks(values)
+    for rows in tables:
+        table = values.loc[rows].set_axis(range(len(rows)))
+        protected = protect_table(table, list(values.columns), row_total=row_total,
+                                  total_row=len(rows) - 1 if len(rows) > 1 else None, threshold=min_cell)
+        for i, row in enumerate(rows):
+            for column in values.columns:
+                if not protected.suppressed.at[i, column]:
+                    shown.at[row, column] = True
+    return ~shown
