@@ -54,6 +54,7 @@ from scipy import special, stats
 from scipy.stats import contingency
 
 from analyses.descriptives import as_numeric
+from analyses.methods import WARNINGS
 from analyses.multiple_testing import BENJAMINI_HOCHBERG, benjamini_hochberg
 from analyses.tidy import tidy_frame
 
@@ -64,6 +65,7 @@ OUTCOME_TYPES = ("binary", "ordinal")
 DEFAULT_REPLICATES = 20_000
 DEFAULT_SEED = 20240401
 EXPECTED_COUNT_MINIMUM = 5.0
+ZERO_CELL = WARNINGS["zero_cell"].code
 #: Test name of a factor or outcome with fewer than 2 observed levels among the pupils
 #: with both values (common in a small municipality); it stays out of the BH family.
 NOT_TESTABLE = "not_testable_fewer_than_2_levels"
@@ -150,7 +152,8 @@ def _wald_odds_ratio(table: np.ndarray, conf_level: float) -> tuple[float, float
         log_or = np.log(table[0, 0]) + np.log(table[1, 1]) - np.log(table[0, 1]) - np.log(table[1, 0])
         se = float(np.sqrt(np.sum(1.0 / table)))
     z = stats.norm.ppf(1 - (1 - conf_level) / 2)
-    return float(np.exp(log_or)), se, float(np.exp(log_or - z * se)), float(np.exp(log_or + z * se))
+    with np.errstate(invalid="ignore"):
+        return float(np.exp(log_or)), se, float(np.exp(log_or - z * se)), float(np.exp(log_or + z * se))
 
 
 def _binary_levels(values: pd.Series, role: str) -> tuple:
@@ -190,7 +193,10 @@ def odds_ratio_2x2(frame: pd.DataFrame, factor: str, outcome: str, conf_level: f
     scale (``std_error`` is that of the log odds ratio; equal to a logistic regression
     of the outcome on the factor with ``confint.default``), and the conditional MLE
     with the exact conditional interval, as R's ``fisher.test(table)$estimate`` and
-    ``$conf.int``. No 0.5 is added to empty cells.
+    ``$conf.int``. No 0.5 is added to empty cells: with a zero cell the sample odds
+    ratio is 0 or infinite and its Wald interval undefined, so the Wald row keeps the
+    estimate (NaN when infinite, or 0/0), no interval and the warning ``zero_cell``; the
+    conditional row's exact interval (0 or infinity at one end) is the one to read.
     """
     pair = frame[[factor, outcome]].dropna()
     table = _two_by_two(pair, factor, outcome)
@@ -198,17 +204,21 @@ def odds_ratio_2x2(frame: pd.DataFrame, factor: str, outcome: str, conf_level: f
     conditional = contingency.odds_ratio(table, kind="conditional")
     c_low, c_high = conditional.confidence_interval(confidence_level=conf_level)
     common = {"outcome": outcome, "factor": factor, "n": int(table.sum())}
+    zero = bool((table == 0).any())
+    with np.errstate(divide="ignore"):
+        log_or = np.log(odds_ratio) if np.isfinite(odds_ratio) else np.inf
     rows = [
         {
             **common,
-            "estimate": odds_ratio,
-            "std_error": se,
-            "conf_low": low,
-            "conf_high": high,
-            "log_odds_ratio": np.log(odds_ratio),
+            "estimate": odds_ratio if np.isfinite(odds_ratio) else np.nan,
+            "std_error": se if np.isfinite(se) else np.nan,
+            "conf_low": np.nan if zero else low,
+            "conf_high": np.nan if zero else high,
+            "log_odds_ratio": log_or if np.isfinite(log_or) else np.nan,
             "method": "odds_ratio_sample",
             "ci_method": "wald_log_odds_ratio",
             "correction": "none",
+            "warning": ZERO_CELL if zero else None,
         },
         {
             **common,
@@ -221,7 +231,7 @@ def odds_ratio_2x2(frame: pd.DataFrame, factor: str, outcome: str, conf_level: f
             "correction": "none",
         },
     ]
-    return tidy_frame(rows, ["outcome", "factor"], ["log_odds_ratio"])
+    return tidy_frame(rows, ["outcome", "factor"], ["log_odds_ratio", "warning"])
 
 
 def mann_whitney(upper: np.ndarray, lower: np.ndarray) -> dict:

@@ -38,7 +38,7 @@ from analyses.models_diagnostics import (
 from analyses.models_gee import METHOD_GEE, fit_gee_exchangeable, gee_rows
 from analyses.models_logistic import METHOD_GLM, fit_logistic, logistic_rows
 from analyses.models_random_intercept import RandomInterceptFit, fit_random_intercept, method_name, random_intercept_rows
-from analyses.models_tidy import fit_frame, models_frame
+from analyses.models_tidy import add_model_warning, fit_frame, models_frame
 from analyses.screening import auc_delong
 
 SPECIFICATION = "specification"
@@ -124,10 +124,10 @@ def fit_dropout_models(
     glmm_method = method_name(n_agq)
     gee_params, gee_vcov, alpha = fit_gee_exchangeable(data)
     glmm_rows = [{**row, "headline": True} for row in random_intercept_rows(model, data, glmm)]
-    models = models_frame(
+    separation = separation_check(data)
+    models = models_frame(add_model_warning(
         logistic_rows(model, data, glm, "CR1") + logistic_rows(model, data, glm, "CR2") + gee_rows(model, data, gee_params, gee_vcov)
-        + glmm_rows
-    )
+        + glmm_rows, "separation" if separation["separated"] else None, separation["terms"]))
     k = data.X.shape[1]
     fit_rows = (
         _specification_rows(model, data, glm.inverse_information)

@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from analyses.methods import FEW_CLUSTERS_BELOW
 from analyses.models_design import ModelData, model_data
-from analyses.models_tidy import coefficient_rows, models_frame
+from analyses.models_tidy import add_model_warning, coefficient_rows, models_frame
 
 METHOD_GEE = "gee_logit_exchangeable"
 CORRECTION_GEE = "none: robust sandwich (geepack san.se), moment estimators without df (geepack)"
@@ -43,8 +44,9 @@ def fit_gee_exchangeable(data: ModelData) -> tuple[np.ndarray, np.ndarray, float
 
 
 def gee_rows(model: str, data: ModelData, params: np.ndarray, vcov: np.ndarray) -> list[dict]:
-    """Tidy coefficient rows of a GEE fit."""
-    return coefficient_rows(model, data.columns, params, np.sqrt(np.diag(vcov)), data.n, METHOD_GEE, CORRECTION_GEE)
+    """Tidy coefficient rows of a GEE fit (``few_clusters`` below FEW_CLUSTERS_BELOW: z with a sandwich)."""
+    rows = coefficient_rows(model, data.columns, params, np.sqrt(np.diag(vcov)), data.n, METHOD_GEE, CORRECTION_GEE)
+    return add_model_warning(rows, "few_clusters" if data.n_clusters < FEW_CLUSTERS_BELOW else None)
 
 
 def gee_exchangeable(

@@ -25,7 +25,9 @@ import pandas as pd
 import statsmodels.api as sm
 
 from analyses.models_design import ModelData, model_data
-from analyses.models_tidy import coefficient_rows, models_frame
+from analyses.methods import FEW_CLUSTERS_BELOW
+from analyses.models_diagnostics import separation_check
+from analyses.models_tidy import add_model_warning, coefficient_rows, models_frame
 
 METHOD_GLM = "logistic_glm_ml"
 METHOD_CR1 = "logistic_glm_ml_cr1"
@@ -36,6 +38,11 @@ CORRECTION = {
     "CR2": "CR2: Bell-McCaffrey bias-reduced sandwich, Satterthwaite df (clubSandwich)",
 }
 METHOD = {"model": METHOD_GLM, "CR1": METHOD_CR1, "CR2": METHOD_CR2}
+#: Warning codes (analyses.methods) of coefficient rows: CR1 with z and fewer than
+#: FEW_CLUSTERS_BELOW clusters over-rejects (two schools give p ~ 0); separated terms'
+#: estimates run off to infinity (the fit table's ``separation`` row names the same terms).
+FEW_CLUSTERS = "few_clusters"
+SEPARATION = "separation"
 
 
 @dataclass(frozen=True)
@@ -140,7 +147,7 @@ def logistic_rows(model: str, data: ModelData, fit: LogisticFit, vcov_type: str)
         vcov, df = vcov_cr2(data, fit)
     else:
         raise ValueError(f"unknown vcov_type {vcov_type!r}: use 'model', 'CR1' or 'CR2'")
-    return coefficient_rows(
+    rows = coefficient_rows(
         model,
         data.columns,
         fit.params,
@@ -150,6 +157,10 @@ def logistic_rows(model: str, data: ModelData, fit: LogisticFit, vcov_type: str)
         CORRECTION[vcov_type],
         df=df,
     )
+    few = vcov_type == "CR1" and data.n_clusters < FEW_CLUSTERS_BELOW
+    rows = add_model_warning(rows, FEW_CLUSTERS if few else None)
+    separation = separation_check(data)
+    return add_model_warning(rows, SEPARATION if separation["separated"] else None, separation["terms"])
 
 
 def logistic_model(

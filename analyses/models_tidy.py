@@ -13,7 +13,9 @@ distribution's degrees of freedom where a t distribution is used (NA for z).
 Fit measures use ``measure`` for the name of the quantity (``auc``, ``vif`` ...) because
 the tidy contract's ``statistic`` column is the test statistic; ``estimator`` links the
 row to the ``method`` of the coefficient rows it describes, ``note`` carries a sentence
-where a number needs one (the headline choice, a separation warning).
+where a number needs one (the headline choice, a separation warning). Coefficient rows
+carry a ``warning`` too (codes of ``analyses.methods``: separation, few clusters), so a
+reader of the coefficients alone sees what the fit table says.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analyses.methods import join_warnings
 from analyses.tidy import tidy_frame
 
 MODEL_ID_COLUMNS = ("model", "term")
-MODEL_EXTRA_COLUMNS = ("odds_ratio", "or_conf_low", "or_conf_high", "df", "effect", "group", "headline")
+MODEL_EXTRA_COLUMNS = ("odds_ratio", "or_conf_low", "or_conf_high", "df", "effect", "group", "headline", "warning")
 FIT_ID_COLUMNS = ("model", "estimator", "measure", "term")
 FIT_EXTRA_COLUMNS = ("df", "note")
 
@@ -40,8 +43,20 @@ def models_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     frame = tidy_frame(rows, MODEL_ID_COLUMNS, MODEL_EXTRA_COLUMNS)
     for column in ("odds_ratio", "or_conf_low", "or_conf_high", "df"):
         frame[column] = frame[column].astype("float64")
-    frame["headline"] = frame["headline"].fillna(False).astype(bool)
+    frame["headline"] = frame["headline"].eq(True)
     return frame
+
+
+def add_model_warning(rows: list[dict[str, Any]], warning: str | None, terms: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Append ``warning`` ('; '-separated) to the rows (only those of ``terms`` if given)."""
+    if not warning:
+        return rows
+    out = []
+    for row in rows:
+        if terms is None or row.get("term") in terms:
+            row = {**row, "warning": join_warnings(row.get("warning"), warning)}
+        out.append(row)
+    return out
 
 
 def fit_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:

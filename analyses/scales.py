@@ -25,6 +25,11 @@ Method choices, named in the rows:
   hierarchical is not defined (``psych::omega`` needs at least 2 group factors).
 - item-total correlation corrected for overlap (the item against the sum of the other
   items, psych's ``r.drop``) and raw alpha if the item is deleted.
+- edge cases carry a ``warning`` code: an item constant among the complete respondents
+  is left out of every reliability figure (``constant_item``, as psych drops it); an
+  item with a negative corrected item-total correlation that is not declared reverse-
+  keyed is flagged ``negative_item_total`` (and so are the scale rows); with two items
+  alpha-if-deleted is NaN with ``two_items``.
 """
 
 from __future__ import annotations
@@ -37,10 +42,18 @@ import pandas as pd
 from scipy import optimize, stats
 
 from analyses.descriptives import as_numeric
+from analyses.methods import join_warnings
 from analyses.tidy import tidy_frame
 
 #: Lower bound of a uniqueness in the ML factor analysis, factanal's default.
 UNIQUENESS_LOWER = 0.005
+#: Warning codes (analyses.methods): psych::alpha drops a constant item with a warning and
+#: warns of items "negatively correlated with the total scale"; alpha without an item is
+#: undefined for two items.
+CONSTANT_ITEM = "constant_item"
+NEGATIVE_ITEM_TOTAL = "negative_item_total"
+TWO_ITEMS = "two_items"
+NOT_ESTIMABLE = "not_estimable"
 
 
 @dataclass(frozen=True)
@@ -185,13 +198,59 @@ def scale_reliability(frame: pd.DataFrame, scale: ScaleDefinition, conf_level: f
     """
     keyed = keyed_items(frame, scale)
     complete = keyed.dropna()
-    n, k = len(complete), len(scale.items)
-    values = complete.to_numpy()
+    n = len(complete)
+    variances = complete.var(ddof=1).to_numpy() if n > 1 else np.zeros(len(scale.items))
+    constant = [item for item, v in zip(scale.items, variances) if not v > 0]
+    used = [item for item in scale.items if item not in constant]
+    k = len(used)
+    values = complete[used].to_numpy()
+    scale_warning = CONSTANT_ITEM if constant and n > 1 else None
+    listwise = "listwise_complete_items"
+    common = {"scale": scale.name, "n": n, "correction": "none"}
+    if k < 2 or n < 2:
+        reason = "fewer than 2 items that vary" if k < 2 else "fewer than 2 complete respondents"
+        rows = [{**common, "statistic_name": name, "estimate": np.nan, "method": f"not_estimable: {reason}",
+                 "ci_method": "none", "warning": join_warnings(scale_warning, NOT_ESTIMABLE)}
+                for name in ("alpha_raw", "alpha_standardised", "omega_total")]
+    else:
+        rows, item_rows = _reliability_rows(values, used, scale, n, conf_level, common, listwise)
+        negative = [r["item"] for r in item_rows
+                    if r["statistic_name"] == "item_total_corrected" and r["estimate"] < 0
+                    and r["item"] not in scale.reverse_keyed]
+        if negative:
+            scale_warning = join_warnings(scale_warning, NEGATIVE_ITEM_TOTAL)
+            item_rows = [add_row_warning(r, NEGATIVE_ITEM_TOTAL) if r["item"] in negative else r for r in item_rows]
+        rows = [add_row_warning(r, scale_warning) for r in rows] + item_rows
+    for item in constant:
+        for name in ("item_total_corrected", "alpha_if_deleted"):
+            rows.append({**common, "statistic_name": name, "item": item, "estimate": np.nan,
+                         "method": f"not_estimable: item constant among complete respondents ({listwise})",
+                         "ci_method": "none", "warning": CONSTANT_ITEM})
+    scores = score_scale(frame, scale)[scale.name].dropna()
+    rows.append(
+        {
+            **common,
+            "statistic_name": "score_mean",
+            "estimate": float(scores.mean()) if len(scores) else np.nan,
+            "n": len(scores),
+            "sd": float(scores.std(ddof=1)) if len(scores) > 1 else np.nan,
+            "method": scoring_rule(scale),
+            "ci_method": "none",
+        }
+    )
+    return tidy_frame(rows, ["scale", "statistic_name", "item"], ["sd", "warning"])
+
+
+def add_row_warning(row: dict, warning: str | None) -> dict:
+    """The row with ``warning`` appended to its warnings."""
+    return {**row, "warning": join_warnings(row.get("warning"), warning)} if warning else row
+
+
+def _reliability_rows(values, used, scale, n, conf_level, common, listwise) -> tuple[list[dict], list[dict]]:
+    """Scale-level rows (alphas, omega) and item rows of the items that vary."""
+    k = len(used)
     covariance = np.cov(values, rowvar=False, ddof=1)
     correlation = np.corrcoef(values, rowvar=False)
-    common = {"scale": scale.name, "n": n, "correction": "none"}
-    listwise = "listwise_complete_items"
-
     estimable = n > k and bool(np.isfinite(correlation).all()) and bool(np.linalg.eigvalsh(correlation).min() > 1e-10)
     alpha_raw = cronbach_alpha(covariance)
     alpha_std = cronbach_alpha(correlation)
@@ -226,10 +285,11 @@ def scale_reliability(frame: pd.DataFrame, scale: ScaleDefinition, conf_level: f
             "ci_method": "none",
         },
     ]
+    item_rows = []
     total = values.sum(axis=1)
-    for index, item in enumerate(scale.items):
+    for index, item in enumerate(used):
         rest = np.delete(np.arange(k), index)
-        rows.append(
+        item_rows.append(
             {
                 **common,
                 "statistic_name": "item_total_corrected",
@@ -239,26 +299,16 @@ def scale_reliability(frame: pd.DataFrame, scale: ScaleDefinition, conf_level: f
                 "ci_method": "none",
             }
         )
-        rows.append(
+        # alpha of one remaining item is undefined (k / (k - 1) with k = 1): psych gives none either
+        item_rows.append(
             {
                 **common,
                 "statistic_name": "alpha_if_deleted",
                 "item": item,
-                "estimate": cronbach_alpha(covariance[np.ix_(rest, rest)]),
+                "estimate": cronbach_alpha(covariance[np.ix_(rest, rest)]) if k > 2 else np.nan,
                 "method": f"cronbach_alpha_covariance_{listwise}",
                 "ci_method": "none",
+                "warning": None if k > 2 else TWO_ITEMS,
             }
         )
-    scores = score_scale(frame, scale)[scale.name].dropna()
-    rows.append(
-        {
-            **common,
-            "statistic_name": "score_mean",
-            "estimate": float(scores.mean()) if len(scores) else np.nan,
-            "n": len(scores),
-            "sd": float(scores.std(ddof=1)) if len(scores) > 1 else np.nan,
-            "method": scoring_rule(scale),
-            "ci_method": "none",
-        }
-    )
-    return tidy_frame(rows, ["scale", "statistic_name", "item"], ["sd"])
+    return rows, item_rows

@@ -22,6 +22,9 @@ import numpy as np
 from scipy import stats
 
 _EIGEN_TOLERANCE = 1e-12
+#: A standard error below this times max(|estimate|, 1) is rounding noise, not a variance.
+DEGENERATE_SE = 1e-10
+DEGENERATE = "degenerate_standard_error"
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,19 @@ class ClusterRobustFit:
         return float(self.n_clusters - 1)
 
     def test(self, index: int, correction: str, conf_level: float = 0.95) -> dict:
-        """estimate, std_error, statistic, df, p_value, conf_low, conf_high of one coefficient."""
+        """estimate, std_error, statistic, df, p_value, conf_low, conf_high of one coefficient.
+
+        A standard error that is zero up to rounding (below ``DEGENERATE_SE`` times the
+        size of the estimate, e.g. one treated and one comparison cluster: each cluster's
+        residuals sum to zero) gives the estimate alone with ``warning``
+        ``degenerate_standard_error`` instead of a p-value of ~1e-16.
+        """
         vcov, df = (self.vcov_cr2, self.df_cr2[index]) if correction == "CR2" else (self.vcov_cr1, self.df_cr1)
         estimate = float(self.coefficients[index])
-        se = float(np.sqrt(vcov[index, index]))
+        se = float(np.sqrt(max(vcov[index, index], 0.0)))
+        if not np.isfinite(se) or se <= DEGENERATE_SE * max(abs(estimate), 1.0) or not np.isfinite(df) or df <= 0:
+            return {"estimate": estimate, "std_error": None, "statistic": None, "df": None, "p_value": None,
+                    "conf_low": None, "conf_high": None, "warning": DEGENERATE}
         statistic = estimate / se
         q = stats.t.ppf(1.0 - (1.0 - conf_level) / 2.0, df)
         return {"estimate": estimate, "std_error": se, "statistic": statistic, "df": float(df),
@@ -94,4 +106,5 @@ def _satterthwaite_df(x, bread, members, roots, contrast) -> float:
     projected = np.array([x[m].T @ gv for m, gv in zip(members, g_vectors)])
     omega = -projected @ bread @ projected.T
     omega[np.diag_indices_from(omega)] += [gv @ gv for gv in g_vectors]
-    return float(np.trace(omega) ** 2 / np.sum(omega**2))
+    total = float(np.sum(omega**2))
+    return float(np.trace(omega) ** 2 / total) if total > 0 else float("nan")

@@ -34,9 +34,14 @@ from analyses.evaluation import hypothesis_tests
 from analyses.evaluation.cluster_robust import cluster_robust_ols
 from analyses.evaluation.linking import ALL, DEFAULT_WAVES, link_waves
 from analyses.evaluation.results import add_warning, apply_small_numbers, evaluation_frame
+from analyses.methods import FEW_CLUSTERS_BELOW
 
 EFFECT_SIZE_NAME = "did / pooled pre-test SD (Morris d_ppc2, uncorrected)"
 TOO_FEW_CLUSTERS = "too_few_clusters"
+#: Treatment constant within clusters and one group in a single cluster: the DiD is that
+#: cluster's mean change against the others, confounded with anything the cluster shares.
+ONE_CLUSTER_PER_GROUP = "one_cluster_per_group"
+FEW_CLUSTERS = "few_clusters"
 #: A DiD needs pupils of both groups: with one group alone there is nothing to compare.
 ONE_GROUP_ONLY = "one_group_only"
 DEFAULT_COMPARISON = "comparison"
@@ -96,14 +101,21 @@ def _pooled_rows(scores: pd.DataFrame, conf_level: float) -> list[dict]:
     design = np.column_stack([np.ones(len(scores)), scores["pilot"].to_numpy()])
     fit = cluster_robust_ols(scores["change"].to_numpy(), design, scores["municipality"].to_numpy())
     method = "difference in differences: OLS of change score on group"
+    per_group = scores.groupby("pilot")["municipality"].nunique()
+    shared = scores.groupby("municipality")["pilot"].nunique().max() > 1
+    single = ONE_CLUSTER_PER_GROUP if (not shared and per_group.min() < 2) else None
     rows = []
     for correction, ci_method in (("CR2", "t with Satterthwaite df (Bell-McCaffrey / Pustejovsky-Tipton)"),
                                   ("CR1", "t with G - 1 df")):
         result = fit.test(1, correction, conf_level)
-        rows.append({**{k: v for k, v in result.items() if k != "df"}, "n": len(scores),
-                     "method": method, "ci_method": ci_method,
-                     "correction": f"cluster-robust {correction}{' (HC1)' if correction == 'CR1' else ''}"
-                                   f" by municipality, {n_clusters} clusters"})
+        few = FEW_CLUSTERS if correction == "CR1" and n_clusters < FEW_CLUSTERS_BELOW else None
+        row = {**{k: v for k, v in result.items() if k not in ("df", "warning")}, "n": len(scores),
+               "method": method, "ci_method": ci_method, "method_code": f"did_ols_{correction.lower()}",
+               "correction": f"cluster-robust {correction}{' (HC1)' if correction == 'CR1' else ''}"
+                             f" by municipality, {n_clusters} clusters"}
+        for warning in (single, result.get("warning"), few):
+            row = add_warning(row, warning)
+        rows.append(row)
     return rows
 
 
@@ -113,7 +125,7 @@ def _local_row(scores: pd.DataFrame, conf_level: float) -> dict:
     result = hypothesis_tests.welch_t(pilot, comparison, conf_level)
     return {**{k: v for k, v in result.items() if k != "df"},
             "method": "difference in differences: Welch t-test of change scores, pilot - comparison",
-            "ci_method": "Welch-Satterthwaite t"}
+            "ci_method": "Welch-Satterthwaite t", "method_code": "did_welch"}
 
 
 def contrast_label(treated: str, comparison: str | None) -> str:
@@ -235,7 +247,7 @@ def random_intercept_did(
             continue
         row = {"outcome": outcome, "group": label, "municipality": ALL,
                "contrast": "did", "n": len(scores), "method": method,
-               "ci_method": "Wald z", "correction": "REML variance components"}
+               "ci_method": "Wald z", "correction": "REML variance components", "method_code": "did_lmm"}
         if scores["municipality"].nunique() < 2:
             rows.append(add_warning(row, TOO_FEW_CLUSTERS))
             continue

@@ -18,6 +18,9 @@ from scipy import stats
 EXACT_RANK_LIMIT = 50
 #: McNemar: exact binomial test below this many discordant pairs, chi-square above.
 MCNEMAR_EXACT_BELOW = 25
+#: R's t.test: stop("data are essentially constant") when SE < 10 * .Machine$double.eps * |mean|.
+ESSENTIALLY_CONSTANT = 10 * np.finfo(float).eps
+CONSTANT_VALUES = "constant_values"
 
 
 def _t_interval(estimate: float, se: float, df: float, conf_level: float) -> tuple[float, float]:
@@ -26,13 +29,21 @@ def _t_interval(estimate: float, se: float, df: float, conf_level: float) -> tup
 
 
 def one_sample_t(values: np.ndarray, conf_level: float = 0.95) -> dict:
-    """Mean with Student t CI and the test of mean 0 (R ``t.test(x)``); paired t on differences."""
+    """Mean with Student t CI and the test of mean 0 (R ``t.test(x)``); paired t on differences.
+
+    Where R stops with "data are essentially constant" (SE below 10 machine epsilons
+    times |mean|, e.g. every pupil changed by exactly 1) the mean comes back without SE,
+    test or interval and with ``warning`` ``constant_values``: a zero-width interval
+    would claim a certainty no sample gives.
+    """
     x = np.asarray(values, dtype=float)
     n = x.size
     estimate = x.mean() if n else math.nan
     if n < 2:
         return {"estimate": estimate, "n": n, "df": math.nan}
     se = x.std(ddof=1) / math.sqrt(n)
+    if se < ESSENTIALLY_CONSTANT * abs(estimate) or (se == 0 and estimate != 0):
+        return {"estimate": estimate, "n": n, "df": math.nan, "warning": CONSTANT_VALUES}
     df = n - 1
     statistic = estimate / se if se > 0 else math.nan
     p_value = 2.0 * stats.t.sf(abs(statistic), df) if se > 0 else math.nan
@@ -51,8 +62,8 @@ def welch_t(x: np.ndarray, y: np.ndarray, conf_level: float = 0.95) -> dict:
         return {"estimate": estimate, "n": nx + ny, "df": math.nan}
     vx, vy = x.var(ddof=1) / nx, y.var(ddof=1) / ny
     se = math.sqrt(vx + vy)
-    if se == 0:
-        return {"estimate": estimate, "n": nx + ny, "df": math.nan}
+    if se == 0 or se < ESSENTIALLY_CONSTANT * max(abs(x.mean()), abs(y.mean())):
+        return {"estimate": estimate, "n": nx + ny, "df": math.nan, "warning": CONSTANT_VALUES}
     df = (vx + vy) ** 2 / (vx**2 / (nx - 1) + vy**2 / (ny - 1))
     statistic = estimate / se
     low, high = _t_interval(estimate, se, df, conf_level)

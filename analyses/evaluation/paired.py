@@ -68,7 +68,8 @@ def _pairs(cell: pd.DataFrame, outcome: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _test_row(result: dict) -> dict:
-    return {key: result.get(key) for key in _TEST_KEYS}
+    row = {key: result.get(key) for key in _TEST_KEYS}
+    return {**row, "warning": result["warning"]} if result.get("warning") else row
 
 
 def continuous_change_rows(pre: np.ndarray, post: np.ndarray, conf_level: float = 0.95) -> list[dict]:
@@ -81,11 +82,15 @@ def continuous_change_rows(pre: np.ndarray, post: np.ndarray, conf_level: float 
     change = post - pre
     paired = hypothesis_tests.one_sample_t(change, conf_level)
     d, d_low, d_high = effect_sizes.cohens_dz(change, conf_level)
+    if paired.get("warning"):  # constant differences: d_z is infinite, its interval undefined
+        d = d_low = d_high = None
     rows.append({"contrast": "change", **_test_row(paired), "effect_size": d,
                  "effect_size_name": "cohens_dz", "es_conf_low": d_low, "es_conf_high": d_high,
                  "method": "paired t-test (post - pre)",
                  "ci_method": "Student t; effect size: noncentral t (exact)"})
     g, g_low, g_high = effect_sizes.hedges_g_av(pre, post, conf_level)
+    if paired.get("warning"):
+        g_low = g_high = None
     rows.append({"contrast": "change", **_test_row(paired), "effect_size": g,
                  "effect_size_name": "hedges_g_av", "es_conf_low": g_low, "es_conf_high": g_high,
                  "method": "paired t-test (post - pre)",

@@ -2,7 +2,8 @@
 
 Every evaluation estimate is one row identified by outcome, group, municipality (or
 'all') and contrast ('pre', 'post', 'change', 'did'), with an effect size next to the raw
-estimate and a ``warning`` column. The warning rule is stated once here so every function
+estimate, a ``warning`` column (codes of ``analyses.methods``) and a ``method_code``
+(the registry code a report selects rows by, never the method prose). The warning rule is stated once here so every function
 applies the same one:
 
 * ``n < min_n`` (default 5, the study's small-cell threshold): the row is *suppressed*:
@@ -32,6 +33,7 @@ EFFECT_COLUMNS: tuple[str, ...] = (
     "es_conf_low",
     "es_conf_high",
     "warning",
+    "method_code",
 )
 
 SUPPRESSED = "suppressed_n_below_min"
