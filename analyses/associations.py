@@ -53,6 +53,7 @@ import pandas as pd
 from scipy import special, stats
 from scipy.stats import contingency
 
+from analyses import rank_tests
 from analyses.descriptives import as_numeric
 from analyses.methods import WARNINGS
 from analyses.multiple_testing import BENJAMINI_HOCHBERG, benjamini_hochberg
@@ -78,6 +79,7 @@ _EXTRA_COLUMNS = [
     "cramers_v_raw",
     "cramers_v_corrected",
     "min_expected",
+    "warning",
 ]
 
 
@@ -142,7 +144,8 @@ def table_test(table: np.ndarray, replicates: int = DEFAULT_REPLICATES, seed: in
         p = stats.fisher_exact(table, alternative="two-sided").pvalue
         return {"test": "fisher_exact", "p_value": float(p), "min_expected": min_expected}
     p = fisher_monte_carlo_p(table, replicates, seed)
-    return {"test": f"fisher_monte_carlo_B{replicates}_seed{seed}", "p_value": p, "min_expected": min_expected}
+    return {"test": "fisher_monte_carlo", "method_detail": f"fisher_monte_carlo_B{replicates}_seed{seed}",
+            "p_value": p, "min_expected": min_expected}
 
 
 def _wald_odds_ratio(table: np.ndarray, conf_level: float) -> tuple[float, float, float, float]:
@@ -238,15 +241,11 @@ def mann_whitney(upper: np.ndarray, lower: np.ndarray) -> dict:
     """Mann-Whitney U of ``upper`` vs ``lower`` with the rank-biserial correlation.
 
     Normal approximation with tie-corrected variance and continuity correction, as
-    ``wilcox.test(upper, lower, exact = FALSE, correct = TRUE)``; U is R's W.
+    ``wilcox.test(upper, lower, exact = FALSE, correct = TRUE)``; U is R's W
+    (``analyses.rank_tests.mann_whitney``, the one implementation).
     """
-    result = stats.mannwhitneyu(upper, lower, use_continuity=True, alternative="two-sided", method="asymptotic")
-    u = float(result.statistic)
-    return {
-        "statistic": u,
-        "p_value": float(result.pvalue),
-        "rank_biserial": 2 * u / (len(upper) * len(lower)) - 1,
-    }
+    result = rank_tests.mann_whitney(upper, lower, exact=False)
+    return {key: result[key] for key in ("statistic", "p_value", "rank_biserial")}
 
 
 def kendall_tau_b(x: np.ndarray, y: np.ndarray) -> dict:
@@ -312,6 +311,7 @@ def _association_row(
             "conf_high": high,
             "effect_size_name": "odds_ratio",
             "ci_method": "wald_log_odds_ratio",
+            **({"conf_low": np.nan, "conf_high": np.nan, "warning": ZERO_CELL} if (table == 0).any() else {}),
         }
     if factor_type == "nominal":
         return _table_row(pair, factor, outcome, replicates, seed)
@@ -364,8 +364,11 @@ def associations(
     for the odds ratio); ``statistic`` the test statistic (chi-square, U or z; none
     for Fisher's tests);
     ``p_value`` the test's p and ``p_adjusted`` the Benjamini-Hochberg p across all
-    factors of this call; ``test`` the test used; ``df``; both Cramér's Vs for tables;
-    ``min_expected``. ``method`` is the test, ``ci_method`` the effect-size interval,
+    factors of this call; ``test`` the test used (a code of ``analyses.methods``, never
+    with parameters appended); ``df``; both Cramér's Vs for tables; ``min_expected``;
+    ``warning`` (``zero_cell``: a 2x2 table with an empty cell has no Wald OR interval).
+    ``method`` is the test with its parameters (``fisher_monte_carlo_B<B>_seed<seed>``),
+    ``ci_method`` the effect-size interval,
     ``correction`` the test's correction and the family adjustment. A factor that
     cannot be tested here (:data:`NOT_TESTABLE`) keeps its row with missing numbers.
     """
@@ -387,6 +390,6 @@ def associations(
     family_size = int(np.sum(~np.isnan(adjusted)))
     for row, p_adjusted in zip(rows, adjusted, strict=True):
         row["p_adjusted"] = float(p_adjusted)
-        row["method"] = row["test"]
+        row["method"] = row.pop("method_detail", None) or row["test"]
         row["correction"] = f"{row['correction']}; p_adjusted: {BENJAMINI_HOCHBERG} over {family_size} tests"
     return tidy_frame(rows, ["outcome", "factor", "factor_type"], _EXTRA_COLUMNS)

@@ -28,6 +28,7 @@ from analyses.models_design import ModelData, model_data
 from analyses.methods import FEW_CLUSTERS_BELOW
 from analyses.models_diagnostics import separation_check
 from analyses.models_tidy import add_model_warning, coefficient_rows, models_frame
+from analyses.sandwich import symmetric_inverse_root
 
 METHOD_GLM = "logistic_glm_ml"
 METHOD_CR1 = "logistic_glm_ml_cr1"
@@ -87,14 +88,6 @@ def vcov_cr1(data: ModelData, fit: LogisticFit) -> np.ndarray:
     return factor * bread @ meat @ bread
 
 
-def _inverse_sqrt(matrix: np.ndarray) -> np.ndarray:
-    """Symmetric inverse square root, eigenvalues below 1e-12 set to zero (clubSandwich)."""
-    values, vectors = np.linalg.eigh(matrix)
-    safe = np.where(values > 1e-12, values, 1.0)
-    powered = np.where(values > 1e-12, safe**-0.5, 0.0)
-    return (vectors * powered) @ vectors.T
-
-
 def vcov_cr2(data: ModelData, fit: LogisticFit) -> tuple[np.ndarray, np.ndarray]:
     """CR2 covariance and Satterthwaite df per coefficient, as clubSandwich computes them.
 
@@ -117,7 +110,7 @@ def vcov_cr2(data: ModelData, fit: LogisticFit) -> tuple[np.ndarray, np.ndarray]
         scaled = X * (v**1.5)[:, None]
         target = np.diag(v**2) - scaled @ M @ scaled.T
         root_v = np.sqrt(v)
-        adjustment = root_v[:, None] * _inverse_sqrt(target) * root_v[None, :]
+        adjustment = root_v[:, None] * symmetric_inverse_root(target) * root_v[None, :]
         estimating = X.T @ adjustment
         component = estimating @ residual[rows]
         meat += np.outer(component, component)

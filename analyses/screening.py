@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analyses.descriptives import WILSON, as_numeric, proportion_interval
+from analyses.descriptives import as_numeric
+from analyses.intervals import WILSON, proportion_interval
 from analyses.tidy import tidy_frame
 
 DELONG = "delong_normal_truncated_0_1"

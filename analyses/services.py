@@ -29,7 +29,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analyses.descriptives import WILSON, as_numeric, wilson_interval
+from analyses.descriptives import as_numeric
+from analyses.intervals import WILSON, wilson_interval
 from analyses.specialists import ALL, places
 from analyses.tidy import tidy_frame
 

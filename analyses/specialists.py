@@ -47,8 +47,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analyses.descriptives import (WILSON, as_numeric, describe_categorical, describe_multiselect, describe_numeric,
-                                   wilson_interval)
+from analyses.descriptives import as_numeric, describe_categorical, describe_multiselect, describe_numeric
+from analyses.intervals import WILSON, wilson_interval
 from analyses.scales import ScaleDefinition, scale_reliability
 from analyses.tidy import tidy_frame
 

@@ -29,10 +29,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
 from stepmix.corrections import compute_bch_matrix, compute_log_emission_pm
 from stepmix.utils import modal as modal_one_hot
 
+from analyses.intervals import WILSON, wilson_interval  # noqa: F401  (wilson_interval: re-exported)
 from analyses.tidy import tidy_frame
 from personas.assignment import stepmix_model
 from personas.encoding import IndicatorMatrix, encode_indicators
@@ -43,16 +43,7 @@ EXTRA_COLUMNS = ["reference", "difference", "lift", "rank", "small_cell", "text_
 SMALL_CELL_MAX = 4
 #: EM iterations of StepMix's ML correction step (structural parameters only).
 ML_MAX_ITER = 1000
-WILSON = "Wilson score interval (R prop.test, correct = FALSE)"
 OVERRIDE_KEYS = ("name_et", "name_en", "description_et", "description_en")
-
-
-def wilson_interval(successes: int, trials: int, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a proportion; NaN for no trials."""
-    if trials == 0:
-        return float("nan"), float("nan")
-    ci = binomtest(int(successes), int(trials)).proportion_ci(confidence_level=level, method="wilson")
-    return float(ci.low), float(ci.high)
 
 
 def _row(k: int, c: int | None, section: str, **values) -> dict:

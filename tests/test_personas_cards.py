@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from stepmix.corrections import compute_bch_matrix
+from statsmodels.stats.proportion import proportion_confint
 
+from analyses.intervals import WILSON
 from personas.cards import persona_profiles
 from personas.encoding import encode_indicators
 from personas.fitting import fit_latent_classes, posterior
@@ -36,7 +37,14 @@ def test_profile_sections_and_sizes(setting):
     sizes = table.query("section == 'size' and variable == 'modal_share'")
     assert sizes["n"].sum() == indicators.n_rows
     assert sizes["estimate"].sum() == pytest.approx(1.0)
-    assert (sizes["conf_low"] < sizes["estimate"]).all() and sizes["ci_method"].str.contains("Wilson").all()
+    assert (sizes["ci_method"] == WILSON).all()
+    # Wilson bounds from an independent implementation (statsmodels; R prop.test(correct = FALSE))
+    for _, row in sizes.iterrows():
+        low, high = proportion_confint(int(row["n"]), indicators.n_rows, alpha=0.05, method="wilson")
+        assert (row["conf_low"], row["conf_high"]) == pytest.approx((low, high), abs=1e-12)
+    # modal counts by hand from the posterior
+    modal = posterior(solution, indicators).argmax(axis=1)
+    assert sizes.sort_values("class")["n"].tolist() == np.bincount(modal, minlength=3).tolist()
     # characteristics: one row per binary item and class, ranked by |difference|, lift = share / overall
     chars = table.query("section == 'characteristic'")
     assert len(chars) == 10 * 3
@@ -57,9 +65,11 @@ def test_bch_outcomes_follow_the_formula_and_do_not_shift_classes(setting):
     table = persona_profiles(solution, indicators, LABELS, outcomes=outcomes)
     np.testing.assert_array_equal(posterior(solution, indicators), before)
     rates = table.query("section == 'outcome' and level == '1'").sort_values("class")["estimate"].to_numpy()
-    # BCH by hand: weights = modal one-hot @ inverse of D[c, s] = P(assigned s | class c)
-    _, d_inverse = compute_bch_matrix(before, "modal")
-    weights = np.eye(3)[before.argmax(axis=1)] @ d_inverse
+    # BCH by hand (Vermunt 2010, not StepMix's helper that the cards call): D[c, s] =
+    # P(assigned s | class c) = sum_i p_ic [modal_i = s] / sum_i p_ic; weights = one-hot @ D^-1
+    one_hot = np.eye(3)[before.argmax(axis=1)]
+    d = (before.T @ one_hot) / before.sum(axis=0)[:, None]
+    weights = one_hot @ np.linalg.inv(d)
     y = outcomes["dropout"].to_numpy()
     np.testing.assert_allclose(rates, (weights * y[:, None]).sum(0) / weights.sum(0), atol=1e-9)
     # planted dropout rates by true class, with class 1 the largest planted class

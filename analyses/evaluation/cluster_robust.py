@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-_EIGEN_TOLERANCE = 1e-12
+from analyses.sandwich import symmetric_inverse_root
+
 #: A standard error below this times max(|estimate|, 1) is rounding noise, not a variance.
 DEGENERATE_SE = 1e-10
 DEGENERATE = "degenerate_standard_error"
@@ -63,14 +64,6 @@ class ClusterRobustFit:
                 "conf_low": estimate - q * se, "conf_high": estimate + q * se}
 
 
-def _symmetric_inverse_root(matrix: np.ndarray) -> np.ndarray:
-    values, vectors = np.linalg.eigh(matrix)
-    keep = values > _EIGEN_TOLERANCE
-    roots = np.zeros_like(values)
-    roots[keep] = 1.0 / np.sqrt(values[keep])
-    return (vectors * roots) @ vectors.T
-
-
 def cluster_robust_ols(y: np.ndarray, design: np.ndarray, clusters: np.ndarray) -> ClusterRobustFit:
     """Fit y = X b by OLS; return CR1 and CR2 covariance and CR2 Satterthwaite df per coefficient."""
     y = np.asarray(y, dtype=float)
@@ -87,7 +80,7 @@ def cluster_robust_ols(y: np.ndarray, design: np.ndarray, clusters: np.ndarray) 
     adjust = g / (g - 1) * (n - 1) / (n - k) if g > 1 else np.nan
     vcov_cr1 = adjust * bread @ (scores_cr1.T @ scores_cr1) @ bread
 
-    roots = [_symmetric_inverse_root(np.eye(m.size) - x[m] @ bread @ x[m].T) for m in members]
+    roots = [symmetric_inverse_root(np.eye(m.size) - x[m] @ bread @ x[m].T) for m in members]
     scores_cr2 = np.array([x[m].T @ root @ residuals[m] for m, root in zip(members, roots)])
     vcov_cr2 = bread @ (scores_cr2.T @ scores_cr2) @ bread
 
