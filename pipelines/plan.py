@@ -205,6 +205,28 @@ class ServicesPlan(_Strict):
     available_code: Value = 3  # the availability code that counts as available
 
 
+class SurveyPlan(_Strict):
+    """How the study's sample was drawn, for design-based estimates (analyses/survey.py).
+
+    Each key names a column of ``instrument``: ``weights`` (sampling weights), ``strata``
+    (the stratum of each unit), ``cluster`` (the primary sampling unit, e.g. the school),
+    ``fpc`` (the stratum's population count of PSUs, or the sampling fraction). All are
+    optional, but a survey part names at least one of weights, strata and cluster.
+    """
+
+    instrument: str = "pupils"
+    weights: str | None = None
+    strata: str | None = None
+    cluster: str | None = None
+    fpc: str | None = None
+
+    @model_validator(mode="after")
+    def _names_a_design(self) -> SurveyPlan:
+        if not (self.weights or self.strata or self.cluster):
+            raise ValueError("survey: name at least one of weights, strata and cluster")
+        return self
+
+
 class AnalysisPlan(_Strict):
     """Everything a study decides about its analyses; see studies/demo.yaml for an example."""
 
@@ -218,6 +240,7 @@ class AnalysisPlan(_Strict):
     personas: PersonaPlan | None = None
     evaluation: EvaluationPlan | None = None
     services: ServicesPlan | None = None
+    survey: SurveyPlan | None = None
 
 
 def derived_seed(seed: int, method: str) -> int:

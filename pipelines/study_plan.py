@@ -61,6 +61,9 @@ def _uses(plan: AnalysisPlan) -> list[tuple[str, str, str]]:
                  for j, ind in enumerate(p.indicator_specs())]
         uses += [(f"plan.personas.outcomes.{j}", p.instrument, o) for j, o in enumerate(p.outcomes)]
         uses.append(("plan.personas.place", p.instrument, p.place))
+    if plan.survey:
+        uses += [(f"plan.survey.{key}", plan.survey.instrument, getattr(plan.survey, key))
+                 for key in ("weights", "strata", "cluster", "fpc") if getattr(plan.survey, key)]
     if plan.evaluation:
         e = plan.evaluation
         uses.append(("plan.evaluation.group", e.instrument, e.group))
@@ -248,6 +251,8 @@ def analysis_plan_table(study: Study, codebooks: dict[str, Codebook]) -> pd.Data
             body["wave"] = first_wave(study, codebooks[next(iter(pupils))], s.wave)
         body["seed"] = derived_seed(study.seed, "cooperation_network")
         add("services", "services", body, s.instrument)
+    if plan.survey:
+        add("survey", "survey", plan.survey.model_dump(mode="json"), plan.survey.instrument)
     for instrument, codebook in sorted(codebooks.items()):
         add("waves", instrument, {"waves": study.instrument_waves(codebook)}, instrument)
     return pd.DataFrame(rows, columns=["part", "name", "instrument", "present", "spec"])
