@@ -51,7 +51,7 @@ CI_WALD_Z = "wald_z"
 CI_WALD_T = "wald_t_design_df"
 
 SURVEY_ID_COLUMNS = ("variable", "level", "by", "group")
-SURVEY_EXTRA_COLUMNS = ("sum_weights", "df")
+SURVEY_EXTRA_COLUMNS = ("sum_weights", "df", "ddf")
 
 
 @dataclass(frozen=True)
@@ -307,8 +307,8 @@ def rao_scott(
 ) -> pd.DataFrame:
     """Rao-Scott second-order corrected Pearson test of independence (``svychisq``, F).
 
-    One tidy row: ``statistic`` is F, ``df`` the numerator df (the denominator df is
-    ``df`` times the design df, in ``correction``'s note ``ddf``), ``estimate`` Pearson's
+    One tidy row: ``statistic`` is F, ``df`` the numerator df, ``ddf`` the denominator df
+    (``df`` times the design df, PSUs - strata), ``estimate`` Pearson's
     X^2 of the weighted table scaled to the sample size. Rows missing either answer stay
     in the design without weight.
     """
@@ -348,8 +348,7 @@ def rao_scott(
     out = {
         "variable": row, "level": None, "by": column, "group": None,
         "estimate": pearson, "statistic": f_statistic, "p_value": p, "n": int(present.sum()),
-        "sum_weights": float(w.sum()), "df": d0,
-        "method": METHOD_RAO_SCOTT, "ci_method": None,
-        "correction": f"rao_scott_second_order; ddf={ddf:.10g}",
+        "sum_weights": float(w.sum()), "df": d0, "ddf": ddf,
+        "method": METHOD_RAO_SCOTT, "ci_method": None, "correction": "rao_scott_second_order",
     }
     return survey_frame([out])
