@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
+from analyses.threads import one_blas_thread
 from analyses.tidy import tidy_frame
 from personas import em
 from personas.encoding import IndicatorMatrix
@@ -78,11 +79,13 @@ def start_seeds(seed: int, k_max: int, n_init: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 2**31 - 1, size=(k_max, n_init))
 
 
+@one_blas_thread
 def _short_runs(data: em.EngineData, n_classes: int, seeds: np.ndarray, short_iter: int, abs_tol: float) -> em.EmState:
     state = em.initialise(data, n_classes, seeds)
     return em.run(data, state, short_iter, abs_tol)
 
 
+@one_blas_thread
 def _final_runs(data: em.EngineData, state: em.EmState, max_iter: int, abs_tol: float) -> tuple[em.EmState, np.ndarray]:
     state = em.run(data, state, max_iter - int(state.iterations.min()), abs_tol)
     return state, em.log_likelihood(data, state.parameters)
@@ -133,6 +136,7 @@ def _solution(indicators: IndicatorMatrix, n_classes: int, state: em.EmState, lo
     )
 
 
+@one_blas_thread
 def fit_latent_classes(
     indicators: IndicatorMatrix,
     k_max: int = 8,
@@ -213,6 +217,7 @@ def _start_row(k, start, seed, stage, loglik, iterations, converged, reached, n)
     }
 
 
+@one_blas_thread
 def posterior(solution: LcaSolution, indicators: IndicatorMatrix) -> np.ndarray:
     """P(class | answers) for every row of ``indicators`` (n x k), by the fitted parameters."""
     _, probabilities = em.e_step(em.prepare(indicators), solution.parameters())

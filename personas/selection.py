@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
+from analyses.threads import one_blas_thread
 from analyses.tidy import tidy_frame
 from personas.fitting import LcaFit, fit_latent_classes, posterior
 from personas.simulate import draw_indicators
@@ -119,6 +120,7 @@ def summarise(fit: LcaFit) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
+@one_blas_thread
 def bootstrap_lrt(
     fit: LcaFit, n_classes: int, n_draws: int, seed: int = 1, n_init: int = 10, n_final: int = 2, n_jobs: int = -1
 ) -> dict[str, float]:
@@ -131,6 +133,7 @@ def bootstrap_lrt(
     observed = 2.0 * (fit.solutions[n_classes].loglik - null.loglik)
     rngs = [np.random.default_rng([seed, n_classes, b]) for b in range(n_draws)]
 
+    @one_blas_thread
     def one(rng: np.random.Generator) -> float:
         sample = draw_indicators(null, fit.indicators, rng)
         refit = fit_latent_classes(sample, k_min=n_classes - 1, k_max=n_classes, n_init=n_init, n_final=n_final,

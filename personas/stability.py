@@ -20,6 +20,7 @@ from kmodes.kprototypes import KPrototypes
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score
 
+from analyses.threads import one_blas_thread
 from personas.encoding import IndicatorMatrix
 from personas.fitting import LcaSolution, fit_latent_classes, posterior
 from personas.quality import quality_frame
@@ -46,6 +47,7 @@ def matched_jaccard(labels_a: np.ndarray, labels_b: np.ndarray, k: int) -> np.nd
     return matched
 
 
+@one_blas_thread
 def _one_bootstrap(indicators: IndicatorMatrix, modal: np.ndarray, k: int, seed: int, n_init: int,
                    n_final: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
@@ -57,6 +59,7 @@ def _one_bootstrap(indicators: IndicatorMatrix, modal: np.ndarray, k: int, seed:
     return matched_jaccard(modal[drawn], refitted, k)
 
 
+@one_blas_thread
 def bootstrap_stability(
     solution: LcaSolution,
     indicators: IndicatorMatrix,
@@ -103,6 +106,7 @@ def kmodes_labels(indicators: IndicatorMatrix, k: int, seed: int = 1, n_init: in
     return model.fit_predict(mixed, categorical=categorical)
 
 
+@one_blas_thread
 def kmodes_agreement(solution: LcaSolution, indicators: IndicatorMatrix, seed: int = 1, n_init: int = 10) -> pd.DataFrame:
     """Adjusted Rand index between the modal latent classes and k-modes with the same k."""
     k = solution.n_classes
