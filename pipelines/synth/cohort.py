@@ -191,7 +191,9 @@ def _redraw_taken_codes(rng: np.random.Generator, newcomers: pd.DataFrame, taken
     male = (newcomers["sex"] == "male").to_numpy()
     for _ in range(100):
         codes = newcomers["personal_code"].to_numpy()
-        clash = np.flatnonzero(np.isin(codes, list(taken)) | pd.Series(codes).duplicated().to_numpy())
+        # a set lookup per code: np.isin on object arrays compares every code with every taken one
+        known = np.fromiter((code in taken for code in codes), dtype=bool, count=len(codes))
+        clash = np.flatnonzero(known | pd.Series(codes).duplicated().to_numpy())
         if clash.size == 0:
             return
         births = newcomers["birth_date"].to_numpy()[clash].astype("datetime64[D]")
