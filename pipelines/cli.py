@@ -5,7 +5,7 @@ configuration, the key or the data, and I/O failures (a full disk, a read-only f
 missing file), stop with one readable message and exit code 2, not a traceback, and never
 quote a value from an identifying column (`mapstudy --debug ...` shows the traceback).
 
-`run`, `report`, `erase` and `share` of one study hold the study lock: a second command
+`run`, `report`, `erase`, `share` and `export` of one study hold the study lock: a second command
 waits for the first, saying so (`mapstudy --wait SECONDS ...` gives up after that long;
 `--wait 0` does not wait).
 """
@@ -126,6 +126,10 @@ def _explain(exc: BaseException) -> tuple[str, str | None]:
         return str(exc), None
     if isinstance(exc, ErasureError):
         return str(exc), None
+    from pipelines.privacy.export import ExportError
+
+    if isinstance(exc, ExportError):
+        return str(exc), "mapstudy export --help lists the formats, languages and dialects"
     if isinstance(exc, ReleaseError):
         return str(exc), "run the study (mapstudy run) and choose a folder that does not exist yet"
     if isinstance(exc, RenderError):
@@ -415,6 +419,27 @@ def share(study_file: Path = StudyOption,
             written = write_release(study, codebooks, out)
     except ReleaseError as exc:
         _fail(str(exc), "run the study (mapstudy run) and choose a folder that does not exist yet")
+    for path in written:
+        console.print(f"wrote {path}")
+    console.print("hand on this folder only, never the DuckDB file: it holds the anon tables too")
+
+
+@app.command()
+@_guarded
+def export(study_file: Path = StudyOption,
+           out: Path = typer.Option(..., "--out", help="A new folder for the export.", file_okay=False),
+           fmt: list[str] = typer.Option(["all"], "--format", "-f",
+                                         help="sav, dta, parquet, csv, xlsx (repeat or comma-separate) or all."),
+           lang: str = typer.Option("et", "--lang", help="Language of labels: et or en."),
+           dialect: str = typer.Option("rfc4180", "--dialect",
+                                       help="CSV dialect: rfc4180 (UTF-8, comma) or excel-et (UTF-8 BOM, ';', "
+                                            "decimal comma).")) -> None:
+    """Write the shareable tables for researchers: SPSS, Stata, Parquet, CSV, Excel, with a codebook."""
+    from pipelines.privacy.export import write_export
+
+    study, codebooks = _load(study_file)
+    with _study_lock(study):  # a run must not replace the database while the export reads it
+        written = write_export(study, codebooks, out, fmt, lang=lang, dialect=dialect)
     for path in written:
         console.print(f"wrote {path}")
     console.print("hand on this folder only, never the DuckDB file: it holds the anon tables too")

@@ -173,6 +173,12 @@ class Privacy(_Strict):
     l_diversity: int = Field(default=2, ge=1)  # meta.disclosure counts records whose class has fewer distinct values
     share_recoding: dict[str, ShareRecoding] = Field(default_factory=_default_share_recoding)
     small_municipality: int = Field(default=20, ge=0)  # county_if_small: fewer records than this -> the county
+    # Quasi-identifiers the researchers need most (e.g. [municipality]): the shareable tables are then
+    # protected by a search of the generalisation lattice that coarsens the other keys first and
+    # suppresses these last (pipelines/privacy/lattice.py); empty: fixed recoding + local suppression.
+    keep: list[str] = Field(default_factory=list)
+    # With keep: the largest share of records the search may leave to local suppression at a lattice node.
+    max_suppressed_share: float = Field(default=0.05, ge=0, le=1)
 
 
 class Ingest(_Strict):

@@ -84,8 +84,13 @@ def _readme(study: Study, tables: Mapping[str, pd.DataFrame], fingerprint: str) 
     return "\n".join(lines)
 
 
-def write_release(study: Study, codebooks: Mapping[str, Codebook], out_dir: Path) -> list[Path]:
-    """Write the shareable tables of ``study`` into the new folder ``out_dir``; the files written."""
+def checked_tables(study: Study, codebooks: Mapping[str, Codebook], out_dir: Path) -> dict[str, pd.DataFrame]:
+    """The shareable tables of ``study``, after the checks every release makes before writing.
+
+    ``out_dir`` must not exist; the database must hold every shareable table; each table must
+    be k-anonymous per wave and per pupil over linked waves. Raises :class:`ReleaseError`
+    (nothing written) otherwise. ``mapstudy share`` and ``mapstudy export`` both call it.
+    """
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise ReleaseError(f"{out_dir} exists: choose a new folder (a release is never overwritten)")
@@ -101,6 +106,18 @@ def write_release(study: Study, codebooks: Mapping[str, Codebook], out_dir: Path
     if failing:
         raise ReleaseError("k-anonymity does not hold, nothing written: " + ", ".join(
             f"share.{name} has {n} record(s) below k = {k}" for name, n in failing.items()))
+    return tables
+
+
+def fingerprint(study: Study) -> str:
+    """The run fingerprint of the study's database (``missing`` when it has none)."""
+    return _fingerprint(study)
+
+
+def write_release(study: Study, codebooks: Mapping[str, Codebook], out_dir: Path) -> list[Path]:
+    """Write the shareable tables of ``study`` into the new folder ``out_dir``; the files written."""
+    out_dir = Path(out_dir)
+    tables = checked_tables(study, codebooks, out_dir)
     disclosure = warehouse.read_table(study.db_path, "meta.disclosure")
     disclosure = disclosure[disclosure["table"].str.startswith("share.")]
     partial = out_dir.with_name(f".{out_dir.name}.partial")
