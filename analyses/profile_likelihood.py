@@ -45,9 +45,10 @@ def _deviance(y: np.ndarray, X: np.ndarray, offset: np.ndarray, start: np.ndarra
         return -2.0 * float(ll), start if start is not None else np.zeros(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        # IRLS from statsmodels' own start (the MLE as start can diverge far out on the profile)
         result = sm.GLM(y, X, family=sm.families.Binomial(), offset=offset).fit(tol=1e-13, maxiter=200)
-    # IRLS from statsmodels' own start (the MLE as start can diverge far out on the profile)
-    return float(result.deviance) if result.converged else math.nan, np.asarray(result.params)
+        deviance = float(result.deviance) if result.converged else math.nan
+    return deviance, np.asarray(result.params)
 
 
 def profile_interval(data: ModelData, index: int, conf_level: float = 0.95) -> tuple[float, float]:
