@@ -26,9 +26,9 @@ import pytest
 
 from pipelines.privacy.cells import audit_html_tables
 from pipelines.render import overview
-from pipelines.render.engine import RenderError, render_report
-from pipelines.render.notebook import (REMOVE_CELL, REMOVE_INPUT, execute, expand_includes, inject_parameters,
-                                       read_qmd)
+from pipelines.render.engine import RenderError, RenderJob, render_report, render_reports
+from pipelines.render.notebook import (REMOVE_CELL, REMOVE_INPUT, WarmKernel, execute, expand_includes,
+                                       inject_parameters, read_qmd)
 from pipelines.render.figures import horizontal_bars
 from pipelines.render.tables import format_date, published_cells, published_counts, report_table
 from pipelines.render.texts import LANGUAGES, load_texts
@@ -327,6 +327,25 @@ def test_report_kernels_talk_over_encrypted_sockets(tmp_path):
     assert notebook.cells[0].outputs[0]["text"] == "True\n"
 
 
+def test_a_warm_kernel_is_encrypted_and_reset_between_reports(tmp_path):
+    """Reports run in turn in one kernel start as in a fresh one: no name of the one before."""
+    (tmp_path / "a.qmd").write_text("```{python}\nleft_over = 1\nimport matplotlib\n"
+                                    "matplotlib.rcParams['font.size'] = 31\n```\n", encoding="utf-8")
+    (tmp_path / "b.qmd").write_text("```{python}\nfrom ipykernel.kernelapp import IPKernelApp\nimport os\n"
+                                    "import matplotlib\nprint(IPKernelApp.instance().curve_secretkey is not None,"
+                                    " 'left_over' in globals(), matplotlib.rcParams['font.size'], os.getcwd())\n```\n",
+                                    encoding="utf-8")
+    first, _ = read_qmd(tmp_path / "a.qmd")
+    second, _ = read_qmd(tmp_path / "b.qmd")
+    with WarmKernel(tmp_path) as kernel:
+        kernel.execute(first, tmp_path, "a.qmd")
+        kernel.execute(second, tmp_path, "b.qmd")
+    assert len(second.cells) == 1
+    encrypted, left_over, size, cwd = second.cells[0].outputs[0]["text"].split()
+    assert (encrypted, left_over, cwd) == ("True", "False", str(tmp_path.resolve()))
+    assert float(size) != 31
+
+
 def test_read_qmd_turns_cell_options_into_tags(tmp_path):
     (tmp_path / "_part.qmd").write_text("```{python}\n#| include: false\nx = 2\n```\n", encoding="utf-8")
     (tmp_path / "r.qmd").write_text(
@@ -404,10 +423,14 @@ def test_english_overview(study_db, con, tmp_path):
 
 
 def test_render_is_byte_identical(rendered_et, study_db, tmp_path):
-    again, _ = render(study_db, tmp_path, "et")
-    assert [p.name for p in again] == ["overview.html", "overview.pdf"]
-    for path in again:
-        assert path.read_bytes() == rendered_et[path.suffix[1:]].read_bytes(), path.name
+    """A fresh kernel's render, and a warm kernel's (twice in turn, batch API), give the same bytes."""
+    params = {"study": "fixture", "db": str(study_db), "lang": "et"}
+    batch = render_reports([RenderJob(REPORTS / "overview.qmd", tmp_path / str(i), params) for i in range(2)],
+                           engine="embedded")
+    for again in batch:
+        assert [p.name for p in again] == ["overview.html", "overview.pdf"]
+        for path in again:
+            assert path.read_bytes() == rendered_et[path.suffix[1:]].read_bytes(), path.name
 
 
 def test_instruments_waves_and_people_come_from_the_database(con):

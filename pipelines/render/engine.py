@@ -13,11 +13,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from nbformat import NotebookNode
+
 from pipelines.render.html import notebook_to_html
-from pipelines.render.notebook import executed_notebook
+from pipelines.render.notebook import WarmKernel, executed_notebook
 from pipelines.render.pdf import notebook_to_pdf
 from pipelines.render.texts import LANGUAGES, load_texts
 
@@ -64,9 +68,17 @@ def write_atomically(path: Path, data: bytes) -> None:
     os.replace(partial, path)
 
 
-def render_embedded(qmd: Path, output_dir: Path, params: Mapping[str, str], formats: Sequence[str]) -> list[Path]:
-    """Execute the report once and write each requested format."""
-    notebook, front_matter = executed_notebook(qmd, params)
+def render_embedded(
+    qmd: Path, output_dir: Path, params: Mapping[str, str], formats: Sequence[str], kernel: WarmKernel | None = None
+) -> list[Path]:
+    """Execute the report once (in ``kernel`` if given) and write each requested format from it."""
+    notebook, front_matter = executed_notebook(qmd, params, kernel)
+    return write_formats(notebook, front_matter, qmd, output_dir, params, formats)
+
+
+def write_formats(notebook: NotebookNode, front_matter: Mapping[str, object], qmd: Path, output_dir: Path,
+                  params: Mapping[str, str], formats: Sequence[str]) -> list[Path]:
+    """Write each requested format of one executed notebook (HTML and PDF share the execution)."""
     title = report_title(qmd, params["lang"], front_matter)
     written = []
     for fmt in formats:
@@ -96,6 +108,63 @@ def render_quarto(
     return written
 
 
+def choose_engine(engine: str) -> str | None:
+    """The Quarto CLI's path when ``engine`` renders with Quarto, else None (embedded)."""
+    if engine not in ("auto", "quarto", "embedded"):
+        raise RenderError(f"unknown render engine {engine!r}: choose auto, quarto or embedded")
+    quarto = shutil.which("quarto")
+    if engine == "quarto" and quarto is None:
+        raise RenderError("the Quarto CLI is not on PATH: install it or use engine='embedded'")
+    return quarto if engine != "embedded" else None
+
+
+def prepared(qmd: Path, output_dir: Path, params: Mapping[str, object], formats: Sequence[str]
+             ) -> tuple[Path, Path, dict[str, str]]:
+    """A request checked and normalised: absolute report path, output folder made, string parameters."""
+    qmd = Path(qmd).resolve()
+    output_dir = Path(output_dir)
+    clean_params = {name: str(value) for name, value in params.items() if value is not None}
+    check_request(qmd, clean_params, formats)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    return qmd, output_dir, clean_params
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """One report to render: its ``.qmd``, output folder, parameters and formats."""
+
+    qmd: Path
+    output_dir: Path
+    params: Mapping[str, object]
+    formats: Sequence[str] = field(default=FORMATS)
+
+
+def render_reports(jobs: Iterable[RenderJob], engine: str = "auto") -> list[list[Path]]:
+    """Render many reports with one warm kernel; each job's written files, in job order.
+
+    The batch form of :func:`render_report` for a run's reports (every language, every
+    municipality): one encrypted kernel executes the reports in turn, its namespace reset
+    between them, so the kernel start and the imports are paid once; each report is
+    executed once for HTML and PDF. The bytes are the same as :func:`render_report`'s.
+    Requests are checked before anything renders. With Quarto, each job is a
+    ``quarto render`` as in :func:`render_report`.
+    """
+    quarto = choose_engine(engine)
+    requests = [(prepared(job.qmd, job.output_dir, job.params, job.formats), job.formats) for job in jobs]
+    if quarto is not None:
+        return [render_quarto(quarto, qmd, out, params, formats) for (qmd, out, params), formats in requests]
+    if not requests:
+        return []
+    # The kernel executes report i+1 while a thread writes report i's HTML and PDF (pandoc
+    # and Typst), so the two cores are both busy; files are written in job order.
+    written: list[Future[list[Path]]] = []
+    with WarmKernel(requests[0][0][0].parent) as kernel, ThreadPoolExecutor(1, "mapstudy-convert") as writer:
+        for (qmd, out, params), formats in requests:
+            notebook, front_matter = executed_notebook(qmd, params, kernel)
+            written.append(writer.submit(write_formats, notebook, front_matter, qmd, out, params, formats))
+        return [future.result() for future in written]
+
+
 def render_report(
     qmd: Path,
     output_dir: Path,
@@ -109,16 +178,8 @@ def render_report(
     ``"quarto"`` or ``"embedded"``. Files are named ``<report>.html`` and
     ``<report>.pdf``; the caller picks the folder (``reports/_output/<study>/<lang>``).
     """
-    qmd = Path(qmd).resolve()
-    output_dir = Path(output_dir)
-    params = {name: str(value) for name, value in params.items() if value is not None}
-    check_request(qmd, params, formats)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    quarto = shutil.which("quarto")
-    if engine == "quarto" and quarto is None:
-        raise RenderError("the Quarto CLI is not on PATH: install it or use engine='embedded'")
-    if engine not in ("auto", "quarto", "embedded"):
-        raise RenderError(f"unknown render engine {engine!r}: choose auto, quarto or embedded")
-    if quarto is not None and engine != "embedded":
+    quarto = choose_engine(engine)
+    qmd, output_dir, params = prepared(qmd, output_dir, params, formats)
+    if quarto is not None:
         return render_quarto(quarto, qmd, output_dir, params, formats)
     return render_embedded(qmd, output_dir, params, formats)

@@ -140,14 +140,35 @@ def kernel_environment() -> dict[str, str]:
     return env
 
 
-def execute(notebook: nbformat.NotebookNode, workdir: Path, name: str) -> None:
-    """Run every cell in a fresh ``python3`` kernel with ``workdir`` as working directory.
+#: Run in a warm kernel before each report: the user namespace is emptied (imported modules
+#: stay in ``sys.modules``, which is the import work the reports share), open figures are
+#: closed, matplotlib's settings are those of its rc file again, and the working directory
+#: is the report's folder. Each report then starts as in a fresh kernel, so a report's
+#: bytes do not depend on what the kernel ran before it.
+RESET_SOURCE = """\
+get_ipython().run_line_magic("reset", "-f")
+import gc as _gc, os as _os
+import matplotlib as _mpl
+import matplotlib.pyplot as _plt
+_plt.close("all")
+_mpl.rc_file_defaults()
+_os.chdir({workdir!r})
+del _mpl, _plt, _os
+_gc.collect()
+del _gc
+"""
+#: Imported once when a warm kernel starts, so that even its first report skips them.
+WARM_IMPORTS = "import duckdb, matplotlib.pyplot, numpy, pandas, pipelines.render.report, pipelines.render.figures"
+
+
+def notebook_client(notebook: nbformat.NotebookNode, workdir: Path) -> NotebookClient:
+    """An nbclient client for the ``python3`` kernel with encrypted sockets.
 
     The kernel's sockets are CurveZMQ-encrypted with keys made for this kernel alone
     (``transport_encryption="required"``): report cells carry study results, and plain
     TCP on localhost would let any local process read them.
     """
-    client = NotebookClient(
+    return NotebookClient(
         notebook,
         kernel_name="python3",
         config=Config({"KernelManager": {"transport_encryption": "required"}}),
@@ -157,10 +178,73 @@ def execute(notebook: nbformat.NotebookNode, workdir: Path, name: str) -> None:
         allow_errors=False,
         resources={"metadata": {"path": str(workdir)}},
     )
+
+
+def execute(notebook: nbformat.NotebookNode, workdir: Path, name: str) -> None:
+    """Run every cell in a fresh ``python3`` kernel with ``workdir`` as working directory."""
+    client = notebook_client(notebook, workdir)
     try:
         client.execute(env=kernel_environment())
     except CellExecutionError as error:
         raise ReportExecutionError(f"report {name} failed while executing a cell (see the chained error)") from error
+
+
+class WarmKernel:
+    """One encrypted ``python3`` kernel that executes many reports in turn.
+
+    Starting a kernel and importing pandas, matplotlib, DuckDB and the report code costs
+    seconds; a batch of reports (every language, every municipality) pays it once.
+    Before each report the kernel's namespace is reset (``RESET_SOURCE``), so the result
+    is the same as in a fresh kernel. Use as a context manager; the kernel is shut down
+    at exit. A kernel that died (or a report that failed) is replaced by a fresh one for
+    the next report.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = Path(workdir)
+        self.client: NotebookClient | None = None
+
+    def __enter__(self) -> "WarmKernel":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Shut the kernel down (if one is running)."""
+        client, self.client = self.client, None
+        if client is not None and client.km is not None:
+            client._cleanup_kernel()  # noqa: SLF001 - nbclient's own shutdown of the kernel it started
+
+    def start(self) -> None:
+        """Start the kernel now and do the shared imports (else the first report does)."""
+        warm = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(WARM_IMPORTS)])
+        self._run(warm, "kernel start")
+
+    def _run(self, notebook: nbformat.NotebookNode, name: str) -> None:
+        if self.client is None:
+            self.client = notebook_client(notebook, self.workdir)
+            self.client.owns_km = False  # keep the kernel between reports; close() shuts it down
+        client = self.client
+        client.nb = notebook
+        client.resources = {"metadata": {"path": str(self.workdir)}}
+        try:
+            client.execute(cleanup_kc=False, env=kernel_environment(), cwd=str(self.workdir))
+        except CellExecutionError as error:
+            self.close()
+            raise ReportExecutionError(f"report {name} failed while executing a cell (see the chained error)") from error
+        except Exception:
+            self.close()
+            raise
+
+    def execute(self, notebook: nbformat.NotebookNode, workdir: Path, name: str) -> None:
+        """Run every cell of ``notebook`` after resetting the kernel; as :func:`execute`."""
+        reset = nbformat.v4.new_code_cell(RESET_SOURCE.format(workdir=str(Path(workdir).resolve())))
+        notebook.cells.insert(0, reset)
+        try:
+            self._run(notebook, name)
+        finally:
+            notebook.cells.remove(reset)
 
 
 def clean(notebook: nbformat.NotebookNode) -> None:
@@ -187,10 +271,18 @@ def clean(notebook: nbformat.NotebookNode) -> None:
     notebook.metadata["language_info"] = {"name": "python"}
 
 
-def executed_notebook(qmd: Path, params: Mapping[str, str]) -> tuple[nbformat.NotebookNode, dict[str, Any]]:
-    """Read, parametrise, execute and clean a ``.qmd``: the embedded engine's first half."""
+def executed_notebook(
+    qmd: Path, params: Mapping[str, str], kernel: WarmKernel | None = None
+) -> tuple[nbformat.NotebookNode, dict[str, Any]]:
+    """Read, parametrise, execute and clean a ``.qmd``: the embedded engine's first half.
+
+    With ``kernel`` the report runs in that warm kernel, else in a fresh one.
+    """
     notebook, options = read_qmd(qmd)
     inject_parameters(notebook, params)
-    execute(notebook, qmd.parent, qmd.name)
+    if kernel is None:
+        execute(notebook, qmd.parent, qmd.name)
+    else:
+        kernel.execute(notebook, qmd.parent, qmd.name)
     clean(notebook)
     return notebook, options
