@@ -135,11 +135,17 @@ def test_audit_html_tables_finds_visible_small_counts():
       <tr><td>A</td><td class="count">&lt;5</td></tr>
       <tr><td>B</td><td class="count num">3</td></tr>
       <tr><td>C</td><td data-count>1&nbsp;234</td></tr>
-      <tr><td>D</td><td>2</td></tr></table>
+      <tr><td>D</td><td>2</td></tr>
+      <tr><td>E</td><td data-not-count>3</td></tr>
+      <tr><td>F</td><td>3,2</td></tr></table>
     <table><tr><td class="count">0</td><td class="count">12</td><td data-count="1"><b>4</b></td></tr></table>
     </body></html>
     """
     findings = audit_html_tables(html)
-    assert findings[["table", "row", "column"]].values.tolist() == [[0, 2, 1], [1, 0, 2]]
-    assert audit_html_tables(html, threshold=3)[["table", "row"]].values.tolist() == []
+    # the unmarked '2' is read too (a count shown as a plain string); data-not-count and
+    # an Estonian decimal '3,2' are not counts
+    assert findings[["table", "row", "column"]].values.tolist() == [[0, 2, 1], [0, 4, 1], [1, 0, 2]]
+    assert "unmarked" in findings["rule"].iloc[1]
+    assert audit_html_tables(html, every_cell=False)[["table", "row"]].values.tolist() == [[0, 2], [1, 0]]
+    assert audit_html_tables(html, threshold=3)[["table", "row"]].values.tolist() == [[0, 4]]
     assert audit_html_tables("<p>no tables</p>").empty

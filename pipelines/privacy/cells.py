@@ -37,7 +37,9 @@ misinform the reader.
 
 Rendered reports are checked by :func:`audit_html_tables`. Convention for report writers:
 every cell that shows a count carries ``class="count"`` (among other classes if needed)
-or a ``data-count`` attribute; the audit reads those cells only.
+or a ``data-count`` attribute; the audit reads those and also every other body cell
+(a count formatted as a string is still a count), and the hidden ``chart-data`` tables
+of figures. A body cell whose whole number counts no one carries ``data-not-count``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
+import re
 
 import numpy as np
 import pandas as pd
@@ -311,58 +314,116 @@ def _widen(values: pd.DataFrame, suppressed: pd.DataFrame, structure: _Structure
     return False
 
 
+#: A cell (or any ancestor table) with this attribute holds a number that counts no one
+#: (a rank, a class number, degrees of freedom, a year); the audit leaves its bare whole
+#: numbers alone. Everything else is read.
+NOT_COUNT_ATTRIBUTE = "data-not-count"
+#: Class of a (hidden) table that carries the numbers a chart draws.
+CHART_DATA_CLASS = "chart-data"
+#: Attribute of a report figure listing what a reader can read off the chart as
+#: numbers (value labels, bar lengths of count bars), separated by CHART_VALUE_SEPARATOR.
+CHART_VALUES_ATTRIBUTE = "data-chart-values"
+CHART_VALUE_SEPARATOR = "|"
+
+
 class _TableCells(HTMLParser):
-    """Collects, per table, the text of cells marked as counts and their positions."""
+    """Every body and header cell of every table: (row, column, text, marked, exempt)."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.tables: list[list[tuple[int, int, str]]] = []
+        self.tables: list[list[tuple[int, int, str, bool, bool]]] = []
+        self.chart_tables: set[int] = set()
+        self.charts: list[list[str]] = []
         self._open: list[dict] = []
         self._capture: list[str] | None = None
+        self._cell: dict | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = dict(attrs)
+        classes = (attributes.get("class") or "").split()
+        if CHART_VALUES_ATTRIBUTE in attributes:
+            values = attributes.get(CHART_VALUES_ATTRIBUTE) or ""
+            self.charts.append([v for v in values.split(CHART_VALUE_SEPARATOR) if v.strip()])
         if tag == "table":
-            self._open.append({"cells": [], "row": -1, "column": -1})
+            self._open.append({"cells": [], "row": -1, "column": -1, "chart": CHART_DATA_CLASS in classes})
         elif tag == "tr" and self._open:
             self._open[-1]["row"] += 1
             self._open[-1]["column"] = -1
         elif tag in ("td", "th") and self._open:
             self._open[-1]["column"] += 1
-            classes = (attributes.get("class") or "").split()
-            if "count" in classes or "data-count" in attributes:
-                self._capture = []
+            self._capture = []
+            self._cell = {"marked": "count" in classes or "data-count" in attributes,
+                          "exempt": NOT_COUNT_ATTRIBUTE in attributes or "not-count" in classes,
+                          "header": tag == "th"}
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("td", "th") and self._capture is not None and self._open:
             table = self._open[-1]
-            table["cells"].append((table["row"], table["column"], "".join(self._capture)))
+            cell = self._cell or {}
+            table["cells"].append((table["row"], table["column"], "".join(self._capture),
+                                   bool(cell.get("marked")), bool(cell.get("exempt") or cell.get("header"))))
             self._capture = None
+            self._cell = None
         elif tag == "table" and self._open:
-            self.tables.append(self._open.pop()["cells"])
+            closed = self._open.pop()
+            if closed["chart"]:
+                self.chart_tables.add(len(self.tables))
+            self.tables.append(closed["cells"])
 
     def handle_data(self, data: str) -> None:
         if self._capture is not None:
             self._capture.append(data)
 
 
-def audit_html_tables(html: str, threshold: int = DEFAULT_THRESHOLD) -> pd.DataFrame:
-    """Visible small counts in a rendered report: one row per offending count cell.
+_WHOLE_NUMBER = re.compile(r"^(?:\d+|[1-9]\d{0,2}(?:[ ,\u00a0\u202f]\d{3})+)$")
 
-    Reads only cells marked as counts (``class="count"`` or ``data-count``, the
-    renderer's convention); a cell fails when its text, without spaces and thousands
-    separators, is a whole number from 1 to threshold-1. Columns: table (0-based, in
-    document order of closing), row, column (0-based within the table), rule. The cell
-    text itself is not reported. An empty result means the report passed.
+
+def _whole_number(text: str) -> int | None:
+    """The cell's text as a whole number, else None.
+
+    Digits, optionally in thousands groups separated by a space, a (narrow) no-break
+    space or a comma: English ``1,234`` and Estonian ``1 234``. An Estonian decimal
+    ``3,2`` is not a whole number (its comma is not followed by three digits).
+    """
+    cleaned = text.strip()
+    if not _WHOLE_NUMBER.match(cleaned):
+        return None
+    return int(re.sub(r"\D", "", cleaned))
+
+
+def audit_html_tables(html: str, threshold: int = DEFAULT_THRESHOLD, every_cell: bool = True) -> pd.DataFrame:
+    """Visible small counts in a rendered report: one row per offending cell.
+
+    A cell fails when its text, without spaces and thousands separators, is a whole
+    number from 1 to threshold-1 and it is either marked as a count (``class="count"``
+    or ``data-count``, the renderer's convention) or, with ``every_cell`` (the default),
+    any body cell of any table, including the hidden ``chart-data`` tables in which
+    report figures carry the numbers they draw: a count shown as a plain string is read
+    too. Body cells that count no one (ranks, class numbers, degrees of freedom) carry
+    ``data-not-count``; header cells are read only when marked. Every figure's
+    ``data-chart-values`` (``render.figures.chart_values``: value labels and count bar
+    lengths) is read the same way. Columns: table (0-based, in document order of
+    closing; ``chart <i>`` for the i-th figure), row, column (0-based within the table;
+    the value's position for a chart), rule. The cell text itself is not reported. An empty result means the report passed.
     """
     parser = _TableCells()
     parser.feed(html)
     parser.close()
     findings = []
     for table_number, cells in enumerate(parser.tables):
-        for row, column, text in cells:
-            cleaned = text.replace("\u00a0", "").replace("\u202f", "").replace(" ", "").replace(",", "").strip()
-            if cleaned.isdigit() and 1 <= int(cleaned) < threshold:
+        where = "chart data" if table_number in parser.chart_tables else "count"
+        for row, column, text, marked, exempt in cells:
+            if not (marked or (every_cell and not exempt)):
+                continue
+            value = _whole_number(text)
+            if value is not None and 1 <= value < threshold:
+                rule = f"visible {where} between 1 and {threshold - 1}"
                 findings.append({"table": table_number, "row": row, "column": column,
-                                 "rule": f"visible count between 1 and {threshold - 1}"})
+                                 "rule": rule if marked or where == "chart data" else rule + " (unmarked cell)"})
+    for chart_number, values in enumerate(parser.charts):
+        for position, text in enumerate(values):
+            value = _whole_number(text)
+            if value is not None and 1 <= value < threshold:
+                findings.append({"table": f"chart {chart_number}", "row": 0, "column": position,
+                                 "rule": f"visible chart value between 1 and {threshold - 1}"})
     return pd.DataFrame(findings, columns=["table", "row", "column", "rule"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,10 +20,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.container  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from pipelines.privacy.cells import CHART_VALUE_SEPARATOR, CHART_VALUES_ATTRIBUTE  # noqa: E402
 from pipelines.render.tables import PublishedCounts  # noqa: E402
 
 #: The chart style: readable at print size, no top/right frame, fixed SVG id salt.
@@ -52,19 +55,46 @@ def png_bytes(fig: matplotlib.figure.Figure) -> bytes:
     return buffer.getvalue()
 
 
+def chart_values(fig: matplotlib.figure.Figure) -> tuple[str, ...]:
+    """What a reader can read off a chart as numbers, for the disclosure audit.
+
+    The texts drawn on the axes and the figure (value labels, annotations; not tick
+    labels) and the lengths of bar series whose bars are all whole numbers (a bar chart
+    of counts; a series of means or shares is not a count). The HTML carries them in
+    the figure's ``data-chart-values`` so ``cells.audit_html_tables`` reads every
+    chart's data, not only the tables.
+    """
+    values: list[str] = [t.get_text().strip() for t in fig.texts if t.get_text().strip()]
+    for ax in fig.axes:
+        values += [t.get_text().strip() for t in ax.texts if t.get_text().strip()]
+        for container in ax.containers:
+            if not isinstance(container, matplotlib.container.BarContainer):
+                continue
+            lengths = [p.get_width() if container.orientation == "horizontal" else p.get_height()
+                       for p in container.patches]
+            drawn = [v for v in lengths if math.isfinite(v)]  # a suppressed count is drawn as no bar
+            if drawn and all(float(v).is_integer() for v in drawn):
+                values += [str(int(abs(v))) for v in drawn]
+    return tuple(values)
+
+
 @dataclass(frozen=True)
 class ReportFigure:
     """A rendered chart with its alternative text, displayable as HTML or PNG."""
 
     png: bytes
     alt: str
+    #: The numbers the chart shows (``chart_values``), audited with the tables.
+    values: tuple[str, ...] = ()
 
     def _repr_png_(self) -> bytes:
         return self.png
 
     def _repr_html_(self) -> str:
         data = base64.b64encode(self.png).decode("ascii")
-        return f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(self.alt)}"></figure>'
+        shown = html.escape(CHART_VALUE_SEPARATOR.join(self.values))
+        return (f'<figure {CHART_VALUES_ATTRIBUTE}="{shown}">'
+                f'<img src="data:image/png;base64,{data}" alt="{html.escape(self.alt)}"></figure>')
 
     def __repr__(self) -> str:
         return self.alt
@@ -73,7 +103,7 @@ class ReportFigure:
 def report_figure(fig: matplotlib.figure.Figure, alt: str) -> ReportFigure:
     """Freeze a matplotlib figure into a :class:`ReportFigure` and close it."""
     try:
-        return ReportFigure(png=png_bytes(fig), alt=alt)
+        return ReportFigure(png=png_bytes(fig), alt=alt, values=chart_values(fig))
     finally:
         plt.close(fig)
 

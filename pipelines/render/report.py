@@ -98,11 +98,12 @@ class Report:
         labels: Mapping[str, str] | None = None,
         caption: str = "",
         note: str = "",
+        not_counts: Sequence[str] = (),
     ) -> None:
         """Display a table with the study's small-cell protection (see ``tables.report_table``)."""
         display(report_table(frame, lang=self.lang, min_cell=self.min_cell, counts=counts, shares=shares,
                              row_total=row_total, known_totals=known_totals, labels=labels,
-                             caption=caption, note=note))
+                             caption=caption, note=note, not_counts=not_counts))
 
     def published_counts(
         self,

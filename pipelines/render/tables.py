@@ -14,7 +14,8 @@ published cells for the report's language:
 * a hidden percentage shows ``…``; a missing value ``–``.
 
 Tables render twice from one object: HTML for the web report (count cells carry
-``class="count"``, the audit convention of ``cells.audit_html_tables``) and a Markdown
+``class="count"``, the audit convention of ``cells.audit_html_tables``, which reads every
+other body cell too unless its column is declared ``not_counts``) and a Markdown
 pipe table for the PDF path (pandoc turns it into a Typst table).
 """
 
@@ -27,8 +28,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from pipelines.privacy.cells import NOT_COUNT_ATTRIBUTE, protect_table
 from pipelines.privacy.cells import ProtectedTable as ProtectedCells
-from pipelines.privacy.cells import protect_table
 
 #: Shown for a count hidden by secondary suppression.
 SECONDARY_MARK = "x"
@@ -212,6 +213,9 @@ class ReportTable:
     kinds: tuple[str, ...]
     caption: str = ""
     note: str = ""
+    #: Per column: True where its whole numbers count no one (files, ranks, variables);
+    #: the cells carry ``data-not-count`` and the disclosure audit leaves them alone.
+    not_counts: tuple[bool, ...] = ()
 
     def _repr_html_(self) -> str:
         parts = ['<table class="report-table">']
@@ -222,10 +226,12 @@ class ReportTable:
             align = "num" if kind in NUMERIC_KINDS else "text"
             parts.append(f'<th class="{align}">{html.escape(name)}</th>')
         parts.append("</tr></thead><tbody>")
+        exempt = self.not_counts or (False,) * len(self.kinds)
         for row in self.rows:
             parts.append("<tr>")
-            for cell, kind in zip(row, self.kinds, strict=True):
-                parts.append(f'<td class="{kind}">{html.escape(cell)}</td>')
+            for cell, kind, not_count in zip(row, self.kinds, exempt, strict=True):
+                marker = f" {NOT_COUNT_ATTRIBUTE}" if not_count else ""
+                parts.append(f'<td class="{kind}"{marker}>{html.escape(cell)}</td>')
             parts.append("</tr>")
         parts.append("</tbody></table>")
         if self.note:
@@ -265,13 +271,19 @@ def report_table(
     labels: Mapping[str, str] | None = None,
     caption: str = "",
     note: str = "",
+    not_counts: Sequence[str] = (),
 ) -> ReportTable:
     """Protect and format a frame as a :class:`ReportTable` (see :func:`published_cells`).
 
     ``labels`` selects and renames the displayed columns, in its order (columns used
     only for protection, such as a share's base, can be left out); by default every
-    column is shown under its own name.
+    column is shown under its own name. ``not_counts`` names columns whose whole
+    numbers count no one (files, ranks, variables): the HTML audit reads every other
+    cell of the table, so a count shown as a plain string is still caught.
     """
+    overlap = set(not_counts) & (set(counts) | set(shares or {}))
+    if overlap:
+        raise ValueError(f"columns cannot be both counts and not counts: {sorted(overlap)}")
     cells = published_cells(frame, lang=lang, min_cell=min_cell, counts=counts, shares=shares,
                             row_total=row_total, known_totals=known_totals)
     labels = dict(labels) if labels is not None else {c: str(c) for c in frame.columns}
@@ -287,4 +299,5 @@ def report_table(
         kinds=kinds,
         caption=caption,
         note=note,
+        not_counts=tuple(c in not_counts for c in labels),
     )
