@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 
 BENJAMINI_HOCHBERG = "benjamini_hochberg"
+HOLM = "holm"
+BONFERRONI = "bonferroni"
 
 
 def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
@@ -29,3 +31,47 @@ def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
     values[order] = monotone
     adjusted[present] = values
     return adjusted
+
+
+def _present(p_values: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    p = np.asarray(p_values, dtype=float)
+    present = ~np.isnan(p)
+    return p, np.full(p.shape, np.nan), present, int(present.sum())
+
+
+def bonferroni(p_values: Sequence[float]) -> np.ndarray:
+    """Bonferroni family-wise adjusted p-values: min(1, m p), R's ``p.adjust(p, "bonferroni")``.
+
+    Missing p-values stay missing and do not count in m.
+    """
+    p, adjusted, present, m = _present(p_values)
+    adjusted[present] = np.minimum(1.0, p[present] * m)
+    return adjusted
+
+
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm (1979) step-down adjusted p-values, R's ``p.adjust(p, "holm")``.
+
+    p_(i) * (m - i + 1) in increasing order of p, made monotone upwards (cumulative
+    maximum) and capped at 1; uniformly more powerful than Bonferroni with the same
+    family-wise error control. Missing p-values stay missing and do not count in m.
+    """
+    p, adjusted, present, m = _present(p_values)
+    if m == 0:
+        return adjusted
+    order = np.argsort(p[present], kind="stable")
+    ranked = p[present][order] * (m - np.arange(m))
+    values = np.empty(m)
+    values[order] = np.minimum(1.0, np.maximum.accumulate(ranked))
+    adjusted[present] = values
+    return adjusted
+
+
+ADJUSTMENTS = {BENJAMINI_HOCHBERG: benjamini_hochberg, HOLM: holm, BONFERRONI: bonferroni}
+
+
+def adjust_p(p_values: Sequence[float], method: str = BENJAMINI_HOCHBERG) -> np.ndarray:
+    """Adjusted p-values by ``method`` (one of :data:`ADJUSTMENTS`' keys), for the ``correction`` column."""
+    if method not in ADJUSTMENTS:
+        raise ValueError(f"unknown p-value adjustment {method!r}: use one of {sorted(ADJUSTMENTS)}")
+    return ADJUSTMENTS[method](p_values)
