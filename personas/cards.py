@@ -14,8 +14,10 @@ Every number on a card is one row of the tidy ``results.persona_profiles`` table
 - ``outcome``: outcome rates per class by three-step estimation with StepMix's BCH
   (Vermunt 2010; Bolck, Croon & Hagenaars 2004) or ML correction (Bakk, Tekle & Vermunt
   2013). The measurement model is held fixed, so outcomes never shift the classes.
-- ``municipality``: modal class counts per group; ``small_cell`` flags counts 1..4 for
-  the privacy layer, which suppresses them before anything is published.
+- ``municipality``: modal class counts per group; ``small_cell`` flags counts
+  1..min_cell-1 (the study's rule, ``analyses.small_cells``) for the privacy layer,
+  which suppresses them before anything is published; characteristic and support
+  shares that would give back such a count are flagged too.
 - ``support``: share of the class's modally assigned pupils who received each measure,
   with a Wilson interval.
 - ``name`` and ``description``: short texts in Estonian and English generated from the
@@ -33,6 +35,7 @@ from stepmix.corrections import compute_bch_matrix, compute_log_emission_pm
 from stepmix.utils import modal as modal_one_hot
 
 from analyses.intervals import WILSON, wilson_interval  # noqa: F401  (wilson_interval: re-exported)
+from analyses.small_cells import DEFAULT_MIN_CELL, is_small, share_reveals_small
 from analyses.tidy import tidy_frame
 from personas.assignment import stepmix_model
 from personas.encoding import IndicatorMatrix, encode_indicators
@@ -40,7 +43,6 @@ from personas.fitting import LcaSolution, posterior
 
 ID_COLUMNS = ["analysis", "n_classes", "class", "section", "variable", "level", "group"]
 EXTRA_COLUMNS = ["reference", "difference", "lift", "rank", "small_cell", "text_et", "text_en"]
-SMALL_CELL_MAX = 4
 #: EM iterations of StepMix's ML correction step (structural parameters only).
 ML_MAX_ITER = 1000
 OVERRIDE_KEYS = ("name_et", "name_en", "description_et", "description_en")
@@ -52,14 +54,14 @@ def _row(k: int, c: int | None, section: str, **values) -> dict:
     return {**base, **values}
 
 
-def size_rows(solution: LcaSolution, modal: np.ndarray) -> list[dict]:
+def size_rows(solution: LcaSolution, modal: np.ndarray, min_cell: int = DEFAULT_MIN_CELL) -> list[dict]:
     k, n = solution.n_classes, len(modal)
     rows = []
     for c in range(k):
         count = int(np.sum(modal == c))
         low, high = wilson_interval(count, n)
         rows.append(_row(k, c, "size", variable="modal_share", estimate=count / n, conf_low=low, conf_high=high,
-                         n=count, small_cell=0 < count <= SMALL_CELL_MAX,
+                         n=count, small_cell=is_small(count, min_cell),
                          method="share of pupils modally assigned to the class", ci_method=WILSON))
         rows.append(_row(k, c, "size", variable="class_weight", estimate=float(solution.weights[c]), n=n,
                          method="estimated class share (latent class model weight)"))
@@ -67,7 +69,8 @@ def size_rows(solution: LcaSolution, modal: np.ndarray) -> list[dict]:
 
 
 def characteristic_rows(
-    solution: LcaSolution, indicators: IndicatorMatrix, probabilities: np.ndarray, focus_levels: Mapping[str, object]
+    solution: LcaSolution, indicators: IndicatorMatrix, probabilities: np.ndarray, focus_levels: Mapping[str, object],
+    min_cell: int = DEFAULT_MIN_CELL,
 ) -> list[dict]:
     """Class-vs-overall rows for every reported answer level and every scale, ranked per class."""
     k = solution.n_classes
@@ -85,6 +88,7 @@ def characteristic_rows(
                 per_class[c].append(_row(k, c, "characteristic", variable=name, level=level_text(indicators.levels[j][level_index]),
                                          estimate=share, reference=reference, difference=share - reference,
                                          lift=share / reference if reference > 0 else np.nan, n=members,
+                                         small_cell=share_reveals_small(share, members, min_cell),
                                          method="P(answer | class) from the latent class model vs model-implied overall share"))
     for j, name in enumerate(indicators.continuous_names):
         overall = float(solution.weights @ solution.means[:, j])
@@ -149,8 +153,8 @@ def outcome_rows(
     return rows
 
 
-def municipality_rows(k: int, modal: np.ndarray, groups: pd.Series) -> list[dict]:
-    """Modal class counts per group; ``small_cell`` marks 1..4 for suppression downstream."""
+def municipality_rows(k: int, modal: np.ndarray, groups: pd.Series, min_cell: int = DEFAULT_MIN_CELL) -> list[dict]:
+    """Modal class counts per group; ``small_cell`` marks 1..min_cell-1 for suppression downstream."""
     table = pd.crosstab(np.asarray(groups), modal + 1)
     rows = []
     for group, counts in table.iterrows():
@@ -158,12 +162,12 @@ def municipality_rows(k: int, modal: np.ndarray, groups: pd.Series) -> list[dict
         for c in range(k):
             count = int(counts.get(c + 1, 0))
             rows.append(_row(k, c, "municipality", group=str(group), estimate=float(count), reference=count / total,
-                             n=count, small_cell=0 < count <= SMALL_CELL_MAX,
+                             n=count, small_cell=is_small(count, min_cell),
                              method="count of pupils modally assigned to the class; reference = share of the group"))
     return rows
 
 
-def support_rows(k: int, modal: np.ndarray, supports: pd.DataFrame) -> list[dict]:
+def support_rows(k: int, modal: np.ndarray, supports: pd.DataFrame, min_cell: int = DEFAULT_MIN_CELL) -> list[dict]:
     """Share of each class's modally assigned pupils who received each support measure."""
     rows = []
     for name in supports.columns:
@@ -176,7 +180,7 @@ def support_rows(k: int, modal: np.ndarray, supports: pd.DataFrame) -> list[dict
             low, high = wilson_interval(yes, count)
             rows.append(_row(k, c, "support", variable=name, estimate=yes / count if count else np.nan,
                              conf_low=low, conf_high=high, n=count, reference=overall,
-                             small_cell=0 < yes <= SMALL_CELL_MAX,
+                             small_cell=is_small(yes, min_cell) or is_small(count - yes, min_cell),
                              method="share who received the measure among modally assigned pupils", ci_method=WILSON))
     return rows
 
@@ -254,23 +258,28 @@ def persona_profiles(
     overrides: Mapping[int, Mapping[str, str]] | None = None,
     focus_levels: Mapping[str, object] | None = None,
     correction: str = "BCH",
+    min_cell: int = DEFAULT_MIN_CELL,
 ) -> pd.DataFrame:
     """Tidy ``results.persona_profiles`` for one solution (rows aligned with ``indicators``).
 
     ``labels`` maps each indicator to {"et": ..., "en": ...}; ``overrides`` maps a class
     number (1..k) to any of name_et, name_en, description_et, description_en.
+    ``min_cell`` is the study's small-cell threshold: ``small_cell`` flags (for the
+    publishing layer; every number stays true) a count 1..min_cell-1, a support share
+    whose count or complement is small, and a model-implied share that gives back a
+    small count (share x the class's pupils, ``analyses.small_cells``).
     """
     k = solution.n_classes
     probabilities = posterior(solution, indicators)
     modal = probabilities.argmax(axis=1)
-    rows = size_rows(solution, modal)
-    rows += characteristic_rows(solution, indicators, probabilities, focus_levels or {})
+    rows = size_rows(solution, modal, min_cell)
+    rows += characteristic_rows(solution, indicators, probabilities, focus_levels or {}, min_cell)
     if outcomes is not None:
         rows += outcome_rows(solution, indicators, outcomes, correction)
     if groups is not None:
-        rows += municipality_rows(k, modal, groups)
+        rows += municipality_rows(k, modal, groups, min_cell)
     if supports is not None:
-        rows += support_rows(k, modal, supports)
+        rows += support_rows(k, modal, supports, min_cell)
     rows += text_rows(k, rows, solution, labels, overrides)
     frame = tidy_frame(rows, ID_COLUMNS, EXTRA_COLUMNS)
     frame["class"] = pd.array(frame["class"], dtype="Int64")

@@ -93,3 +93,14 @@ def test_texts_in_both_languages_and_overrides(setting):
     assert descriptions.loc[2, "method"].endswith("top characteristics")
     with pytest.raises(ValueError):
         persona_profiles(fit.solutions[3], indicators, LABELS, overrides={1: {"nickname": "x"}})
+
+
+def test_small_cell_flags_follow_the_study_threshold(setting):
+    fit, indicators, outcomes, groups, supports, _ = setting
+    table = persona_profiles(fit.solutions[3], indicators, LABELS, groups=groups, supports=supports, min_cell=10)
+    places = table.query("section == 'municipality'")
+    assert (places["small_cell"] == places["n"].between(1, 9)).all()
+    chars = table.query("section == 'characteristic'")
+    implied = (chars["estimate"] * chars["n"]).round()
+    expected = implied.between(1, 9) | (chars["n"] - implied).between(1, 9)
+    assert (chars["small_cell"].astype(bool) == expected).all()

@@ -46,3 +46,13 @@ def test_a_count_shown_as_text_is_caught_and_not_counts_are_declared():
     assert audit_html_tables(declared._repr_html_(), threshold=5)["column"].tolist() == [1]
     with pytest.raises(ValueError, match="both counts and not counts"):
         report_table(frame.assign(n=[5, 6]), lang="en", min_cell=5, counts=["n"], not_counts=["n"])
+
+
+def test_one_small_cell_rule():
+    from analyses.small_cells import is_small, reveals_small, share_reveals_small
+
+    assert [is_small(n, 5) for n in (0, 1, 4, 5, None, float("nan"))] == [False, True, True, False, False, False]
+    assert is_small(9, 10) and not is_small(9, 5)
+    assert reveals_small(18, 20, 5) and not reveals_small(10, 20, 5)
+    assert share_reveals_small(0.1, 30, 5) and not share_reveals_small(0.5, 30, 5)
+    assert not share_reveals_small(0.1, pd.NA, 5) and not share_reveals_small(None, 30, 5)

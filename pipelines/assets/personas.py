@@ -32,6 +32,7 @@ import yaml
 from dagster import AssetExecutionContext
 
 from analyses.scales import score_scale
+from analyses.small_cells import DEFAULT_MIN_CELL
 from analyses.tidy import tidy_frame
 from personas import (
     assign_classes,
@@ -255,6 +256,7 @@ def persona_tables(rows: pd.DataFrame, codebook: Codebook, plan: PersonaPlan, se
         groups=frame[plan.place].astype(object).fillna(MISSING_PLACE) if plan.place in frame.columns else None,
         supports=frame[supports] if supports else None, overrides=overrides,
         focus_levels={name: 1.0 for name in used},
+        min_cell=study.privacy.min_cell if study is not None else DEFAULT_MIN_CELL,
     )
     id_column = "pupil_id" if "pupil_id" in frame.columns else frame.columns[0]
     run.tables = {
