@@ -54,7 +54,7 @@ from analyses.tidy import tidy_frame
 from pipelines.config import Codebook, Privacy, Study
 from pipelines.ingest.stage import derived_columns
 from pipelines.ingest.typing import ID_COLUMN
-from pipelines.privacy import disclosure
+from pipelines.privacy import disclosure, lattice
 from pipelines.privacy.pseudonyms import PseudonymKeys
 
 MISSING_RULE = disclosure.OWN_CATEGORY
@@ -100,6 +100,10 @@ class ProtectedTable:
     sensitive: list[str]
     records_removed: int
     person: str | None = None
+    #: Per key: share of the records (with a value after the study's recoding) whose released value is it.
+    survived: dict[str, float] | None = None
+    #: With ``privacy.keep``: the generalisation lattice's choice (pipelines/privacy/lattice.py).
+    search: lattice.SearchResult | None = None
 
 
 def quasi_identifiers(codebook: Codebook, columns: Sequence[str]) -> list[str]:
@@ -189,26 +193,34 @@ def _wide_columns(wide: pd.DataFrame) -> list[str]:
     return [c for c in wide.columns if c != PRESENCE]
 
 
-def _local_suppression(frame: pd.DataFrame, keys: list[str], k: int, persons: pd.Series | None) -> pd.DataFrame:
-    """Local suppression to k: per person across waves when ``persons`` is given, else per wave."""
+def _local_suppression(frame: pd.DataFrame, keys: list[str], k: int, persons: pd.Series | None,
+                       importance: Sequence[str] | None = None) -> pd.DataFrame:
+    """Local suppression to k: per person across waves when ``persons`` is given, else per wave.
+
+    ``importance``: the keys from kept longest to given up first (None: sdcMicro's default).
+    """
     if frame.empty:
         return frame.copy()
     if persons is not None:
-        return _linked_local_suppression(frame, keys, k, persons)
+        return _linked_local_suppression(frame, keys, k, persons, importance)
     if STRATUM not in frame.columns:
-        return disclosure.local_suppression(frame, keys, k=k, missing=MISSING_RULE).frame
-    parts = [disclosure.local_suppression(part, keys, k=k, missing=MISSING_RULE).frame
+        return disclosure.local_suppression(frame, keys, k=k, importance=importance, missing=MISSING_RULE).frame
+    parts = [disclosure.local_suppression(part, keys, k=k, importance=importance, missing=MISSING_RULE).frame
              for _, part in frame.groupby(STRATUM, sort=True, dropna=False)]
     return pd.concat(parts).loc[frame.index]
 
 
-def _linked_local_suppression(frame: pd.DataFrame, keys: list[str], k: int, persons: pd.Series) -> pd.DataFrame:
+def _linked_local_suppression(frame: pd.DataFrame, keys: list[str], k: int, persons: pd.Series,
+                              importance: Sequence[str] | None = None) -> pd.DataFrame:
     """Suppress on person-level keys (grouped by the waves present), then write back per record."""
     person = persons.name
     linked = _linkable(frame.assign(**{person: persons}), person)
     wide = person_keys(linked, [STRATUM, *keys], person)
     columns = _wide_columns(wide)
-    parts = [disclosure.local_suppression(part, columns, k=k, missing=MISSING_RULE).frame
+    order = None
+    if importance is not None:  # each key's columns of every wave, in the keys' order
+        order = [c for key in importance for c in columns if c.rsplit("@", 1)[0] == key]
+    parts = [disclosure.local_suppression(part, columns, k=k, importance=order, missing=MISSING_RULE).frame
              for _, part in wide.groupby(PRESENCE, sort=True)]
     wide = pd.concat(parts)
     result = frame.copy()
@@ -269,18 +281,52 @@ def protect(anon: pd.DataFrame, codebook: Codebook, study: Study) -> ProtectedTa
     if not suppressible:
         raise ValueError("the shareable table has no quasi-identifier left: check privacy.share_recoding")
     recoded[suppressible] = recoded[suppressible].convert_dtypes()  # nullable, so a value can be suppressed
+    floor = recoded[suppressible].copy()  # the study's own recoding: what "survived" is measured against
     person = person_column(codebook, recoded.columns)
     persons = recoded[person] if person else None
+    importance, found = None, None
+    kept = [c for c in study.privacy.keep if c in suppressible]
+    if study.privacy.keep:
+        found = _lattice_search(base, recoded, suppressible, kept, study, county_names, person)
+        recoded[suppressible] = found.frame[suppressible].convert_dtypes()
+        cardinality = {c: recoded[c].nunique(dropna=True) for c in suppressible}
+        # kept keys are suppressed last; the others as sdcMicro orders them (more categories: given up first)
+        importance = kept + sorted((c for c in suppressible if c not in kept), key=lambda c: cardinality[c])
     suppressed = recoded.copy()
-    suppressed[suppressible] = _local_suppression(recoded[keys_after], suppressible, k, persons)[suppressible]
+    suppressed[suppressible] = _local_suppression(recoded[keys_after], suppressible, k, persons,
+                                                  importance)[suppressible]
     keep = np.ones(len(suppressed), dtype=bool)
     if len(suppressed):
         keep = record_fk(suppressed, keys_after, person) >= k
     table = _recompute_derived(suppressed[keep].reset_index(drop=True), codebook)
+    survived = {}
+    for column in suppressible:
+        had = floor[column].notna().to_numpy()
+        same = (suppressed[column].astype("string") == floor[column].astype("string")).fillna(False).to_numpy(bool)
+        survived[column] = float((same & keep & had).sum() / had.sum()) if had.sum() else float("nan")
     return ProtectedTable(
         table=table, recoded=recoded, suppressed=suppressed, keys_before=keys_before, keys_after=keys_after,
         sensitive=sensitive_attributes(codebook, anon.columns), records_removed=int((~keep).sum()), person=person,
+        survived=survived, search=found,
     )
+
+
+def _lattice_search(base: pd.DataFrame, recoded: pd.DataFrame, keys: list[str], kept: list[str], study: Study,
+                    county_names: Mapping[str, str], person: str | None) -> lattice.SearchResult:
+    """The generalisation lattice over ``keys`` (pipelines/privacy/lattice.py), from the study's recoding up."""
+    privacy = study.privacy
+    hierarchies, start = {}, recoded[keys].copy()
+    for key in keys:
+        method = privacy.share_recoding.get(key, "keep")
+        if method in lattice.HIERARCHIES and method != "keep":
+            hierarchies[key] = lattice.HIERARCHIES[method]
+            start[key] = base[key]  # the levels recode the anon values
+        else:
+            hierarchies[key] = lattice.HIERARCHIES["keep"]
+    frame = start.assign(**{c: recoded[c] for c in (person, STRATUM) if c and c in recoded.columns})
+    return lattice.search(frame, keys, hierarchies, kept, privacy.k_anonymity, privacy.max_suppressed_share,
+                          person=person, stratum=STRATUM if STRATUM in recoded.columns else None,
+                          county_names=county_names, small_municipality=privacy.small_municipality)
 
 
 def shareable_below_k(table: pd.DataFrame, codebook: Codebook, k: int) -> int:
@@ -336,6 +382,25 @@ def _settings_rows(table: str, protected: ProtectedTable, privacy: Privacy, n: i
     rows += [{"measure": "recoding", "variable": c, "method": f"global recoding: {how}"}
              for c, how in privacy.share_recoding.items()
              if c in protected.keys_before or c in protected.recoded.columns]
+    rows += [{"measure": "survived_share", "variable": c, "estimate": share,
+              "method": "records whose released value is the one the study's recoding gives (not suppressed, "
+                        "not coarsened further, not left out)" + ("; kept by request" if c in privacy.keep else "")}
+             for c, share in (protected.survived or {}).items()]
+    found = protected.search
+    if found is not None:
+        rows.append({"measure": "lattice", "estimate": found.loss,
+                     "method": f"generalisation lattice: {found.nodes} nodes, {found.feasible} within the "
+                               f"suppression limit {privacy.max_suppressed_share:g}; chosen node's loss (mean "
+                               "entropy loss per key + share below k); "
+                               + ("no node kept the kept variables at their first level: they were coarsened too"
+                                  if found.kept_relaxed else "kept variables at their first level")})
+        rows.append({"measure": "lattice_below_k", "estimate": found.below_k,
+                     "method": "records below k at the chosen node, left to local suppression (kept variables last)"})
+        rows += [{"measure": "generalisation", "variable": c, "method": f"lattice level: {level}"}
+                 for c, level in found.levels.items()]
+        rows += [{"measure": "information_loss", "variable": c, "estimate": loss,
+                  "method": "1 - entropy at the chosen level / entropy at the study's recoding"}
+                 for c, loss in found.variable_loss.items()]
     for row in rows:
         row.update({"table": table, "stage": "settings", "analysis": "disclosure_control", "n": n,
                     "correction": disclosure._RULE_LABEL[MISSING_RULE]})
