@@ -48,6 +48,9 @@ def main() -> None:
     mapstudy = str(Path(sys.executable).with_name("mapstudy"))
     _timed("whole run (mapstudy run, Dagster in-process)",
            lambda: subprocess.run([mapstudy, "run", "--study", str(STUDY)], check=True, capture_output=True))
+    if os.environ.get("SKIP_RENDER") != "1":  # per report-language render times, fresh vs warm kernel
+        print("\nrender benchmark:", flush=True)
+        subprocess.run([sys.executable, "-m", "tests.bench.bench_render", str(study.db_path)], check=False)
     bench_personas = PROJECT_ROOT / "tests" / "bench" / "bench_personas.py"
     if bench_personas.is_file() and os.environ.get("SKIP_PERSONAS") != "1":
         print("\npersonas benchmark:", flush=True)
