@@ -168,7 +168,7 @@ def _attach(part: _Part, resolved: ident.ResolvedIdentity, domain: str, keys: Ps
     part.findings.cells("no_identity", "error", "row_rejected", missing[missing].index.to_numpy(), None, None,
                         "neither a valid personal code nor name and birth date")
     part.rejected = pd.concat([part.rejected, pd.Series("no_identity", index=missing[missing].index)])
-    frame["_id"] = [keys.pseudonym(domain, i) if isinstance(i, str) else None for i in resolved.identity]
+    frame["_id"] = keys.pseudonyms(domain, resolved.identity)
     frame["_match"] = resolved.match
 
 
@@ -228,8 +228,8 @@ def _anon_table(study: Study, codebook: Codebook, parts: list[_Part], keys: Pseu
             if name not in live:
                 continue
             if var.transform == "pseudonymise":
-                piece[f"{name}_id"] = [keys.pseudonym(var.pseudonym_domain, f"{v}|{m}") if isinstance(v, str) else None
-                                       for v, m in zip(live[name].map(_lower), live["municipality"])]
+                piece[f"{name}_id"] = keys.pseudonyms(var.pseudonym_domain, [
+                    f"{v}|{m}" if isinstance(v, str) else None for v, m in zip(live[name].map(_lower), live["municipality"])])
             elif var.role == "free_text":
                 if var.free_text == "scrub":
                     piece[name], counts = scrubber.scrub_series(live[name])
