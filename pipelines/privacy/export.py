@@ -202,6 +202,8 @@ def describe_columns(table: pd.DataFrame, codebook: Codebook, study: Study,
             order += sorted(set(present) - set(order))
             codes = {m: (i + 1, {"et": m, "en": m}) for i, m in enumerate(order)}
             columns.append(Column(name, label, "coded", "nominal", role, codes, missing, sources, recoding))
+        elif not present and role == "quasi_identifier":  # a key the disclosure control dropped: all missing
+            columns.append(Column(name, label, "coded", "nominal", role, {}, missing, sources, recoding))
         elif values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
             if present and all(_is_band(v) for v in present):
                 order = sorted(present, key=_band_key)
@@ -298,6 +300,8 @@ def _recodings(study: Study, disclosure: pd.DataFrame, name: str) -> dict[str, s
     for c, how in study.privacy.share_recoding.items():
         if c not in text and how != "keep":
             text.setdefault(c, []).append(f"global recoding: {how}")
+    for row in rows[rows["measure"] == "generalisation"].itertuples():
+        text.setdefault(row.variable, []).append(f"generalisation {row.method} (privacy.keep search)")
     local = rows[(rows["stage"] == "local_suppression") & (rows["measure"] == "suppressed_values")]
     for row in local.itertuples():
         if row.estimate and row.estimate > 0:
@@ -538,7 +542,8 @@ def loss_summary(disclosure: pd.DataFrame) -> pd.DataFrame:
     wanted = disclosure[
         ((disclosure["stage"] == "local_suppression") & (disclosure["measure"] == "suppressed_values"))
         | ((disclosure["stage"] == "settings") & disclosure["measure"].isin(
-            ["records_removed", "generalisation", "kept_share", "information_loss"]))
+            ["records_removed", "generalisation", "survived_share", "information_loss", "lattice",
+             "lattice_below_k"]))
         | ((disclosure["stage"] == "after_linked") & disclosure["measure"].isin(["fk_min", "records"]))
     ]
     rows = []

@@ -386,6 +386,10 @@ def _settings_rows(table: str, protected: ProtectedTable, privacy: Privacy, n: i
               "method": "records whose released value is the one the study's recoding gives (not suppressed, "
                         "not coarsened further, not left out)" + ("; kept by request" if c in privacy.keep else "")}
              for c, share in (protected.survived or {}).items()]
+    rows += [{"measure": "keep", "variable": c,
+              "method": "kept by request: coarsened and suppressed last" if c in protected.keys_after
+              else "named in privacy.keep but not a quasi-identifier of this table: nothing to keep"}
+             for c in privacy.keep]
     found = protected.search
     if found is not None:
         rows.append({"measure": "lattice", "estimate": found.loss,
