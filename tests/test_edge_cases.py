@@ -22,8 +22,7 @@ from analyses.models_logistic import logistic_model
 from analyses.models_tidy import models_frame
 from analyses.scales import ScaleDefinition, cronbach_alpha, scale_reliability
 
-REFERENCE_FILE = Path(__file__).parent / "reference" / "edge_cases.json"
-REFERENCE = json.loads(REFERENCE_FILE.read_text()) if REFERENCE_FILE.exists() else {}
+REFERENCE = json.loads((Path(__file__).parent / "reference" / "edge_cases.json").read_text())
 
 
 def _long(pre, post, groups, municipalities):
@@ -56,8 +55,13 @@ def test_did_with_one_pilot_and_one_comparison_municipality_warns_instead_of_cra
         assert pd.isna(row["p_value"]) and pd.isna(row["std_error"]) and pd.isna(row["conf_low"])
     change = post - pre
     assert rows["estimate"].iloc[0] == pytest.approx(change[:12].mean() - change[12:].mean(), rel=1e-12)
-    if "did_two_clusters" in REFERENCE:  # R: sandwich::vcovCL HC1 variance of the pilot term ~ 0
-        assert REFERENCE["did_two_clusters"]["se_hc1"] < 1e-10
+    # R: sandwich::vcovCL(type = "HC1") gives an SE of ~2e-16 for the same design: rounding, not a variance
+    ref = REFERENCE["did_two_clusters"]
+    change = np.asarray(ref["change"])
+    rows = difference_in_differences(_long(np.zeros(24), change, groups, municipalities), ["score"],
+                                     by_municipality=False)
+    assert rows["estimate"].iloc[0] == pytest.approx(ref["estimate"], rel=1e-12)
+    assert ref["se_hc1"] < 1e-10 and rows["std_error"].isna().all()
 
 
 def test_did_cr1_with_few_clusters_is_flagged_cr2_is_not():
@@ -75,10 +79,13 @@ def test_did_cr1_with_few_clusters_is_flagged_cr2_is_not():
 
 
 def test_constant_nonzero_paired_differences_give_no_zero_width_interval():
-    pre = np.arange(12, dtype=float) % 4
+    ref = REFERENCE["t_test_constant"]  # R: t.test(post, pre, paired = TRUE) stops
+    assert ref["error"] == ref["error_welch"] == "data are essentially constant"
+    pre = np.asarray(ref["pre"])
     result = one_sample_t(pre + 1.0 - pre)  # every difference exactly 1
     assert result["warning"] == "constant_values" and "conf_low" not in result
-    rows = within_group_change(_long(pre, pre + 0.1, ["pilot"] * 12, ["A"] * 12), ["score"], by_municipality=False)
+    rows = within_group_change(_long(pre, np.asarray(ref["post"]), ["pilot"] * 12, ["A"] * 12), ["score"],
+                               by_municipality=False)
     t_rows = rows[(rows["contrast"] == "change") & rows["method"].str.startswith("paired t")]
     assert len(t_rows) == 2
     assert t_rows["warning"].map(lambda w: "constant_values" in warning_codes(w)).all()
@@ -96,6 +103,13 @@ def test_two_item_scale_gives_alpha_and_no_alpha_if_deleted():
     assert alpha == pytest.approx(cronbach_alpha(np.cov(frame.to_numpy(float), rowvar=False)))
     deleted = table[table["statistic_name"] == "alpha_if_deleted"]
     assert deleted["estimate"].isna().all() and (deleted["warning"] == "two_items").all()
+    # psych::alpha agrees on alpha; its alpha.drop for one remaining item is a number that
+    # is no alpha (k / (k - 1) with k = 1), which we deliberately do not report
+    ref = REFERENCE["psych_two_items"]
+    pair = pd.DataFrame(ref["data"])
+    ours = scale_reliability(pair, ScaleDefinition("pair", tuple(pair.columns), 1, 5))
+    assert ours.loc[ours["statistic_name"] == "alpha_raw", "estimate"].iloc[0] == pytest.approx(ref["raw_alpha"],
+                                                                                                rel=1e-12)
 
 
 def test_constant_item_is_dropped_from_alpha_with_a_warning_as_psych_does():
@@ -112,12 +126,13 @@ def test_constant_item_is_dropped_from_alpha_with_a_warning_as_psych_does():
     assert np.isfinite(standardised["estimate"])
     flat = table[table["item"] == "flat"]
     assert len(flat) == 2 and flat["estimate"].isna().all()
-    if "psych_constant_item" in REFERENCE:
-        ref = REFERENCE["psych_constant_item"]
-        frame_r = pd.DataFrame(ref["data"])
-        ours = scale_reliability(frame_r, ScaleDefinition("s", tuple(frame_r.columns), 1, 5))
-        ours_raw = ours[ours["statistic_name"] == "alpha_raw"]["estimate"].iloc[0]
-        assert ours_raw == pytest.approx(ref["raw_alpha"], rel=1e-9)
+    ref = REFERENCE["psych_constant_item"]  # psych drops the item with a warning
+    assert "no variance and was deleted" in ref["warnings"]
+    frame_r = pd.DataFrame(ref["data"])
+    ours = scale_reliability(frame_r, ScaleDefinition("s", tuple(frame_r.columns), 1, 5)).set_index("statistic_name")
+    assert ours.loc["alpha_raw", "estimate"] == pytest.approx(ref["raw_alpha"], rel=1e-12)
+    assert ours.loc["alpha_standardised", "estimate"] == pytest.approx(ref["std_alpha"], rel=1e-12)
+    assert ours.loc["alpha_raw", "warning"] == "constant_item"
 
 
 def test_undeclared_reverse_item_is_flagged():
@@ -133,16 +148,29 @@ def test_undeclared_reverse_item_is_flagged():
     assert "negative_item_total" in _codes(table[table["statistic_name"] == "alpha_raw"])
     declared = scale_reliability(frame, ScaleDefinition("s", ("i0", "i1", "i2", "rev"), 1, 5, reverse_keyed=("rev",)))
     assert "negative_item_total" not in _codes(declared.fillna({"warning": ""}))
+    ref = REFERENCE["psych_reverse_item"]  # psych warns "Some items were negatively correlated ..."
+    assert "negatively correlated" in ref["warnings"]
+    frame_r = pd.DataFrame(ref["data"])
+    ours = scale_reliability(frame_r, ScaleDefinition("s", tuple(frame_r.columns), 1, 5))
+    assert ours.loc[ours["statistic_name"] == "alpha_raw", "estimate"].iloc[0] == pytest.approx(ref["raw_alpha"],
+                                                                                                rel=1e-12)
+    r_drop = ours[ours["statistic_name"] == "item_total_corrected"].set_index("item")
+    for item, value in ref["r_drop"].items():
+        assert r_drop.loc[item, "estimate"] == pytest.approx(value, rel=1e-9)
+    assert r_drop.loc["rev", "warning"] == "negative_item_total"
 
 
 def test_zero_cell_wald_odds_ratio_has_no_interval_and_a_warning():
+    ref = REFERENCE["zero_cell"]  # [[6, 4], [0, 10]]: infinite OR, fisher.test's interval (1.77, Inf)
     frame = pd.DataFrame({"f": [1] * 10 + [0] * 10, "y": [1] * 6 + [0] * 4 + [0] * 10})
     table = odds_ratio_2x2(frame, "f", "y").set_index("method")
     wald = table.loc["odds_ratio_sample"]
     assert wald["warning"] == "zero_cell"
     assert pd.isna(wald["conf_low"]) and pd.isna(wald["conf_high"])
     conditional = table.loc["odds_ratio_conditional_mle"]
-    assert np.isinf(conditional["conf_high"]) or conditional["conf_high"] > 1
+    assert np.isinf(conditional["estimate"]) and np.isinf(conditional["conf_high"])
+    assert ref["cmle"] == "Inf" and ref["cmle_ci"][1] == "Inf"
+    assert conditional["conf_low"] == pytest.approx(ref["cmle_ci"][0], rel=1e-3)  # R's uniroot tolerance
     assert pd.isna(conditional["warning"])
 
 
