@@ -135,6 +135,8 @@ def family_lines(values: pd.DataFrame, row_total: str | None = TOTAL) -> list[tu
     counties = [r for r in index if r[0] == "county"]
     for county_row in counties:
         members = [r for r in index if r[0] == "municipality" and r[1] == county_row[1]]
+        if not members:  # a two-level family (counties and study): the county rows are its body
+            continue
         for column in columns:
             lines.append(([(r, column) for r in members], (county_row, column)))
     for study_row in study:
@@ -143,100 +145,122 @@ def family_lines(values: pd.DataFrame, row_total: str | None = TOTAL) -> list[tu
     return lines
 
 
-def _line_rule(values: pd.DataFrame, suppressed: pd.DataFrame, lines, singleton_detection: bool) -> None:
+def _line_rule(vals: dict, hidden: dict, lines, singleton_detection: bool) -> None:
     """No line with exactly one suppressed cell (or two of which one is a singleton 1)."""
     changed = True
     while changed:
         changed = False
         for cells, total in lines:
-            hidden = [c for c in [*cells, total] if suppressed.at[c]]
-            singleton = singleton_detection and len(hidden) == 2 and any(values.at[c] == 1 for c in hidden if c != total)
-            if len(hidden) == 1 or singleton:
-                if _suppress_one_more(values, suppressed, cells, total):
+            shut = [c for c in cells if hidden[c]] + ([total] if hidden[total] else [])
+            singleton = singleton_detection and len(shut) == 2 and any(vals[c] == 1 for c in shut if c != total)
+            if len(shut) == 1 or singleton:
+                if _suppress_one_more(vals, hidden, cells, total):
                     changed = True
 
 
-def _suppress_one_more(values: pd.DataFrame, suppressed: pd.DataFrame, cells, total) -> bool:
+def _suppress_one_more(vals: dict, hidden: dict, cells, total) -> bool:
     """Suppress the smallest open non-zero cell of a line (a zero if nothing else, the total last)."""
-    open_cells = [c for c in cells if not suppressed.at[c]]
-    nonzero = [c for c in open_cells if values.at[c] > 0]
-    for candidates in (nonzero, open_cells, [] if suppressed.at[total] else [total]):
+    open_cells = [c for c in cells if not hidden[c]]
+    nonzero = [c for c in open_cells if vals[c] > 0]
+    for candidates in (nonzero, open_cells, [] if hidden[total] else [total]):
         if candidates:
-            suppressed.at[min(candidates, key=lambda c: values.at[c])] = True
+            hidden[min(candidates, key=vals.__getitem__)] = True
             return True
     return False
 
 
-def _intervals(values: pd.DataFrame, suppressed: pd.DataFrame, lines, bounds: dict) -> dict[Cell, tuple[float, float]]:
-    """Smallest and largest value of every suppressed cell given all published cells and all lines."""
-    unknown = [(r, c) for r in values.index for c in values.columns if suppressed.at[r, c]]
-    position = {cell: i for i, cell in enumerate(unknown)}
-    equations, rhs = [], []
-    for cells, total in lines:
-        row = np.zeros(len(unknown))
-        constant = 0.0
-        for cell in cells:
-            if cell in position:
-                row[position[cell]] += 1
+class _Program:
+    """The linear program of a published family: the suppressed cells as unknowns, every line an equation."""
+
+    def __init__(self, vals: dict, hidden: dict, lines) -> None:
+        self.unknown = [cell for cell, shut in hidden.items() if shut]
+        self.position = {cell: i for i, cell in enumerate(self.unknown)}
+        equations, rhs = [], []
+        for cells, total in lines:
+            row = np.zeros(len(self.unknown))
+            constant = 0.0
+            for cell in cells:
+                if cell in self.position:
+                    row[self.position[cell]] += 1
+                else:
+                    constant += vals[cell]
+            if total in self.position:
+                row[self.position[total]] -= 1
             else:
-                constant += values.at[cell]
-        if total in position:
-            row[position[total]] -= 1
-        else:
-            constant -= values.at[total]
-        if row.any():
-            equations.append(row)
-            rhs.append(-constant)
-    a_eq = np.array(equations) if equations else None
-    b_eq = np.array(rhs) if equations else None
-    var_bounds = [bounds.get(cell, (0, None)) for cell in unknown]
-    result = {}
-    for cell, i in position.items():
-        objective = np.zeros(len(unknown))
-        objective[i] = 1
-        low = linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=var_bounds, method="highs")
-        high = linprog(-objective, A_eq=a_eq, b_eq=b_eq, bounds=var_bounds, method="highs")
+                constant -= vals[total]
+            if row.any():
+                equations.append(row)
+                rhs.append(-constant)
+        self.a_eq = np.array(equations) if equations else None
+        self.b_eq = np.array(rhs) if equations else None
+
+    def interval(self, cell: Cell, bounds: dict) -> tuple[float, float]:
+        """Smallest and largest value of a suppressed cell given the published cells and the lines."""
+        var_bounds = [bounds.get(c, (0, None)) for c in self.unknown]
+        objective = np.zeros(len(self.unknown))
+        objective[self.position[cell]] = 1
+        low = linprog(objective, A_eq=self.a_eq, b_eq=self.b_eq, bounds=var_bounds, method="highs")
+        high = linprog(-objective, A_eq=self.a_eq, b_eq=self.b_eq, bounds=var_bounds, method="highs")
         if low.status != 0 and high.status != 0:
             raise ValueError("the published family is inconsistent: the audit has no feasible solution")
-        result[cell] = (low.fun, np.inf if high.status == 3 else -high.fun)
-    return result
+        return low.fun, np.inf if high.status == 3 else -high.fun
+
+
+def _cells(frame: pd.DataFrame) -> dict:
+    return {(row, column): value for row, values in zip(frame.index, frame.to_numpy().tolist())
+            for column, value in zip(frame.columns, values)}
 
 
 def audit_family(values: pd.DataFrame, suppressed: pd.DataFrame, primary: pd.DataFrame, min_cell: int,
-                 row_total: str | None = TOTAL, lines=None) -> pd.DataFrame:
+                 row_total: str | None = TOTAL, lines=None, first_only: bool = False) -> pd.DataFrame:
     """The interval audit of a published family (every suppressed cell, over every line at once)."""
     lines = family_lines(values, row_total) if lines is None else lines
-    plain = _intervals(values, suppressed, lines, {})
+    return _audit(_cells(values.astype(float)), _cells(suppressed.astype(bool)), _cells(primary.astype(bool)),
+                  min_cell, lines, first_only)
+
+
+def _audit(vals: dict, hidden: dict, primary: dict, min_cell: int, lines, first_only: bool = False) -> pd.DataFrame:
+    """``first_only`` stops at the first unprotected cell (the protection loop needs only one)."""
+    program = _Program(vals, hidden, lines)
     display = {}
-    for cell in plain:
-        if primary.at[cell]:
+    for cell in program.unknown:
+        if primary[cell]:
             display[cell] = (1, min_cell - 1)
-        elif values.at[cell] >= min_cell:
+        elif vals[cell] >= min_cell:
             display[cell] = (min_cell, None)
-    given = _intervals(values, suppressed, lines, display)
     rows = []
-    for (row, column), (low, high) in plain.items():
-        low_d, high_d = given[(row, column)]
+    # primary cells first: they are the ones a leak would give back
+    for row, column in sorted(program.unknown, key=lambda c: not primary[c]):
+        low, high = program.interval((row, column), {})
         pinned = low >= 1 - 1e-9 and high <= min_cell - 1 + 1e-9
-        width, width_d = high - low, high_d - low_d
+        width = high - low
+        width_d = np.inf
+        if width > 1e-9 and not pinned:
+            low_d, high_d = program.interval((row, column), display)
+            width_d = high_d - low_d
+        protected = bool(width > 1e-9 and not pinned and (width_d > 1e-9 or min_cell <= 2))
         rows.append({"level": row[0], "county": row[1], "municipality": row[2], "column": column,
-                     "primary": bool(primary.at[row, column]), "width": width, "width_given_display": width_d,
-                     "pinned_below_threshold": pinned,
-                     "protected": bool(width > 1e-9 and not pinned and (width_d > 1e-9 or min_cell <= 2))})
+                     "primary": bool(primary[(row, column)]), "width": width, "width_given_display": width_d,
+                     "pinned_below_threshold": pinned, "protected": protected})
+        if first_only and not protected:
+            break
     return pd.DataFrame(rows, columns=["level", "county", "municipality", "column", "primary", "width",
                                        "width_given_display", "pinned_below_threshold", "protected"])
 
 
-def _widen(values: pd.DataFrame, suppressed: pd.DataFrame, lines, audit: pd.DataFrame) -> bool:
-    """Suppress one more cell in a line through an unprotected cell; False when none is left."""
+def _widen(vals: dict, hidden: dict, lines, audit: pd.DataFrame) -> bool:
+    """Suppress one more cell in a line through an unprotected cell; False when none is left.
+
+    The smallest open non-zero cell of those lines (body cells before totals), else a zero."""
     for record in audit.loc[~audit["protected"]].itertuples():
         cell = ((record.level, record.county, record.municipality), record.column)
-        for cells, total in lines:
-            if cell in cells or cell == total:
-                open_cells = [c for c in cells if not suppressed.at[c] and values.at[c] > 0]
-                if open_cells:
-                    suppressed.at[min(open_cells, key=lambda c: values.at[c])] = True
-                    return True
+        through = [(cells, total) for cells, total in lines if cell == total or cell in cells]
+        for candidates in ([c for cells, _ in through for c in cells if not hidden[c] and vals[c] > 0],
+                           [t for _, t in through if not hidden[t] and vals[t] > 0],
+                           [c for cells, t in through for c in [*cells, t] if not hidden[c]]):
+            if candidates:
+                hidden[min(candidates, key=vals.__getitem__)] = True
+                return True
     return False
 
 
@@ -276,23 +300,31 @@ def protect_family(values: pd.DataFrame, min_cell: int, *, row_total: str | None
     if values.isna().any().any():
         raise ValueError("count cells must not be missing")
     lines = family_lines(values, row_total)
+    vals = _cells(values)
     for cells, total in lines:
-        if not np.isclose(sum(values.at[c] for c in cells), values.at[total]):
+        if not np.isclose(sum(vals[c] for c in cells), vals[total]):
             raise ValueError("a family margin does not equal the sum of its cells")
-    primary = (values >= 1) & (values < min_cell)
-    hidden = primary.copy() if suppressed is None else (primary | suppressed.reindex_like(primary).fillna(False))
-    _line_rule(values, hidden, lines, singleton_detection)
-    audit = audit_family(values, hidden, primary, min_cell, row_total, lines)
+    primary_frame = (values >= 1) & (values < min_cell)
+    primary = _cells(primary_frame)
+    hidden = dict(primary)
+    if suppressed is not None:
+        for cell, shut in _cells(suppressed.reindex_like(values).fillna(False).astype(bool)).items():
+            hidden[cell] = hidden[cell] or shut
+    _line_rule(vals, hidden, lines, singleton_detection)
+    audit = _audit(vals, hidden, primary, min_cell, lines)
     while not audit.empty and not audit["protected"].all():
-        if not _widen(values, hidden, lines, audit):
+        # one more cell through every unprotected cell at once, then audit again
+        widened = False
+        for i in audit.index[~audit["protected"]]:
+            widened |= _widen(vals, hidden, lines, audit.loc[[i]])
+        if not widened:
             break
-        _line_rule(values, hidden, lines, singleton_detection)
-        audit = audit_family(values, hidden, primary, min_cell, row_total, lines)
+        _line_rule(vals, hidden, lines, singleton_detection)
+        audit = _audit(vals, hidden, primary, min_cell, lines)
     passed = bool(audit["protected"].all()) if not audit.empty else True
-    if passed:  # each block as one report table sees it passes the cells audit too
-        passed = all(a.empty or bool(a["protected"].all())
-                     for a in block_audits(values, hidden, primary, min_cell, row_total))
-    return ProtectedFamily(values, hidden, primary, audit, passed, min_cell, row_total)
+    mask = pd.DataFrame([[hidden[(r, c)] for c in values.columns] for r in values.index],
+                        index=values.index, columns=values.columns)
+    return ProtectedFamily(values, mask, primary_frame, audit, passed, min_cell, row_total)
 
 
 def naive_protection(values: pd.DataFrame, min_cell: int, row_total: str | None = TOTAL) -> pd.DataFrame:
