@@ -204,3 +204,21 @@ def test_models_frame_raises_no_future_warning():
         warnings.simplefilter("error")
         frame = models_frame([{"model": "m", "term": "x", "estimate": 1.0, "method": "m"}])
     assert frame["headline"].tolist() == [False]
+
+
+def test_evaluation_rows_carry_registered_method_codes():
+    from analyses.evaluation import random_intercept_did
+    from analyses.methods import METHODS
+
+    rng = np.random.default_rng(8)
+    n = 60
+    pre = rng.normal(3, 1, n)
+    long = _long(pre, pre + rng.normal(0.3, 1, n), np.tile(["pilot", "comparison"], n // 2),
+                 np.repeat(["A", "B", "C"], n // 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MixedLM: the municipality variance at its boundary here
+        frames = [within_group_change(long, ["score"]), difference_in_differences(long, ["score"]),
+                  random_intercept_did(long, ["score"])]
+    codes = set(pd.concat(frames)["method_code"].dropna())
+    assert {"mean", "paired_t", "signed_rank", "did_ols_cr2", "did_ols_cr1", "did_welch", "did_lmm"} <= codes
+    assert codes <= set(METHODS)

@@ -77,7 +77,7 @@ def continuous_change_rows(pre: np.ndarray, post: np.ndarray, conf_level: float 
     rows = []
     for contrast, values in (("pre", pre), ("post", post)):
         rows.append({"contrast": contrast, **_test_row(hypothesis_tests.one_sample_t(values, conf_level)),
-                     "statistic": None, "p_value": None,
+                     "statistic": None, "p_value": None, "method_code": "mean",
                      "method": "mean of linked pupils", "ci_method": "Student t"})
     change = post - pre
     paired = hypothesis_tests.one_sample_t(change, conf_level)
@@ -86,21 +86,21 @@ def continuous_change_rows(pre: np.ndarray, post: np.ndarray, conf_level: float 
         d = d_low = d_high = None
     rows.append({"contrast": "change", **_test_row(paired), "effect_size": d,
                  "effect_size_name": "cohens_dz", "es_conf_low": d_low, "es_conf_high": d_high,
-                 "method": "paired t-test (post - pre)",
+                 "method": "paired t-test (post - pre)", "method_code": "paired_t",
                  "ci_method": "Student t; effect size: noncentral t (exact)"})
     g, g_low, g_high = effect_sizes.hedges_g_av(pre, post, conf_level)
     if paired.get("warning"):
         g_low = g_high = None
     rows.append({"contrast": "change", **_test_row(paired), "effect_size": g,
                  "effect_size_name": "hedges_g_av", "es_conf_low": g_low, "es_conf_high": g_high,
-                 "method": "paired t-test (post - pre)",
+                 "method": "paired t-test (post - pre)", "method_code": "paired_t",
                  "ci_method": "Student t; effect size: noncentral t for d_z rescaled by s_diff/s_av (approximate)",
                  "correction": "Hedges J(n-1) exact gamma small-sample correction"})
     wilcoxon = hypothesis_tests.wilcoxon_signed_rank(change)
     r, r_low, r_high = effect_sizes.rank_biserial_paired(change, conf_level)
     row = {"contrast": "change", **_test_row(wilcoxon), "n": len(change), "effect_size": r,
            "effect_size_name": "rank_biserial_paired", "es_conf_low": r_low, "es_conf_high": r_high,
-           "method": wilcoxon["method"] + " (estimate: median difference)",
+           "method": wilcoxon["method"] + " (estimate: median difference)", "method_code": "signed_rank",
            "ci_method": "effect size: Fisher z normal approximation",
            "correction": "zero differences dropped (Wilcoxon); average ranks for ties"
                          + ("" if wilcoxon["exact"] else "; tie-corrected variance; continuity correction")}
@@ -118,12 +118,13 @@ def binary_change_rows(pre: np.ndarray, post: np.ndarray, conf_level: float = 0.
         interval = stats.binomtest(k, n).proportion_ci(conf_level, method="exact") if n else None
         rows.append({"contrast": contrast, "estimate": k / n if n else None, "n": n,
                      "conf_low": interval.low if n else None, "conf_high": interval.high if n else None,
-                     "method": "proportion of linked pupils", "ci_method": "Clopper-Pearson exact"})
+                     "method": "proportion of linked pupils", "ci_method": "Clopper-Pearson exact",
+                     "method_code": "proportion"})
     result = hypothesis_tests.mcnemar(pre.astype(int), post.astype(int), conf_level)
     row = {"contrast": "change", **_test_row(result), "effect_size": result.get("odds_ratio"),
            "effect_size_name": "conditional_odds_ratio (0->1 over 1->0)",
            "es_conf_low": result.get("or_conf_low"), "es_conf_high": result.get("or_conf_high"),
-           "method": result["method"] + " (estimate: change in proportion)",
+           "method": result["method"] + " (estimate: change in proportion)", "method_code": "mcnemar",
            "ci_method": "effect size: Clopper-Pearson exact, as exact2x2::mcnemar.exact",
            "correction": "exact binomial below 25 discordant pairs, else continuity-corrected chi-square"}
     if result["discordant"] < MIN_INFORMATIVE_PAIRS:

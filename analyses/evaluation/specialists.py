@@ -35,10 +35,12 @@ def independent_change_rows(pre: np.ndarray, post: np.ndarray, conf_level: float
     """'pre', 'post' means and two independent-samples 'change' rows (post versus pre)."""
     rows = [{"contrast": contrast,
              **{k: v for k, v in hypothesis_tests.one_sample_t(values, conf_level).items() if k in _TEST_KEYS},
-             "statistic": None, "p_value": None, "method": "mean of answers", "ci_method": "Student t"}
+             "statistic": None, "p_value": None, "method": "mean of answers", "ci_method": "Student t",
+             "method_code": "mean"}
             for contrast, values in (("pre", pre), ("post", post))]
     welch = hypothesis_tests.welch_t(post, pre, conf_level)
     rows.append({"contrast": "change", **{k: v for k, v in welch.items() if k in _TEST_KEYS},
+                 "warning": welch.get("warning"), "method_code": "welch_t",
                  "method": "Welch t-test, independent samples (post - pre)",
                  "ci_method": "Welch-Satterthwaite t"})
     rank_sum = hypothesis_tests.mann_whitney(post, pre)
@@ -46,7 +48,7 @@ def independent_change_rows(pre: np.ndarray, post: np.ndarray, conf_level: float
     rows.append({"contrast": "change", **{k: v for k, v in rank_sum.items() if k in _TEST_KEYS},
                  "effect_size": r, "effect_size_name": "rank_biserial",
                  "es_conf_low": low, "es_conf_high": high,
-                 "method": rank_sum["method"] + " (estimate: difference in medians)",
+                 "method": rank_sum["method"] + " (estimate: difference in medians)", "method_code": "rank_sum",
                  "ci_method": "effect size: Fisher z normal approximation",
                  "correction": "average ranks for ties"
                                + ("" if rank_sum["exact"] else "; tie-corrected variance; continuity correction")})
