@@ -22,6 +22,7 @@ import pandas as pd
 
 from analyses.evaluation.effect_sizes import standardised_mean_difference
 from analyses.evaluation.results import apply_small_numbers, evaluation_frame
+from analyses.small_cells import is_small
 from analyses.tidy import tidy_frame
 
 #: The default waves (before, after) of hand-made frames; the pipeline passes the study's.
@@ -138,11 +139,11 @@ def flow_table(
                   for stage, count in counts.items()]
         stages += [(BETWEEN, between.get((municipality, group_value), {}).get(w, 0), w) for w in list(waves)[1:-1]]
         for stage, count, wave in stages:
-            hidden = 0 < count < min_cell
+            hidden = is_small(count, min_cell)
             share = count / counts["assessed_pre"] if counts["assessed_pre"] and not hidden else None
             rows.append({"municipality": municipality, "group": group_value, "stage": stage, "wave": wave,
                          "estimate": None if hidden else count,
-                         "n": None if 0 < len(part) < min_cell else len(part),
+                         "n": None if is_small(len(part), min_cell) else len(part),
                          "share_of_pre": share, "suppressed": hidden,
                          "method": "count of linked pseudonyms",
                          "correction": f"small-cell suppression of counts 1-{min_cell - 1}"})
