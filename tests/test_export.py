@@ -271,3 +271,13 @@ def test_r_haven_reads_the_labels(pupils_only_export):
     assert done.returncode == 0, done.stderr[-500:]
     lines = done.stdout.split("\n")
     assert "girl" in lines and "boy" in lines and "-9 " in lines and "TRUE " in lines
+
+
+def test_export_waits_for_the_study_lock(demo_export, tmp_path):
+    from pipelines.locks import study_lock
+
+    study, _, study_file, _ = demo_export
+    with study_lock(study, wait=0):
+        cli = CliRunner().invoke(app, ["--wait", "0", "export", "--study", str(study_file),
+                                       "--out", str(tmp_path / "x"), "--format", "parquet"])
+    assert cli.exit_code == 2 and "another mapstudy command" in cli.output and not (tmp_path / "x").exists()
