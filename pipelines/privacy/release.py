@@ -72,6 +72,10 @@ def _readme(study: Study, tables: Mapping[str, pd.DataFrame], fingerprint: str) 
         "the waves with as many other pupils. A suppressed value is empty; a missing value counts as a value "
         "of its own.",
         "- Global recoding: " + ", ".join(f"`{c}` {how}" for c, how in privacy.share_recoding.items()) + ".",
+        *([f"- Kept by request ({', '.join(f'`{c}`' for c in privacy.keep)}): the other keys were coarsened first "
+           "(a generalisation lattice) and these suppressed last; `disclosure.csv` gives each key's chosen level, "
+           "its information loss and `survived_share`, the share of records whose value survived."]
+          if privacy.keep else []),
         "- Free text, direct identifiers and data-quality bookkeeping are not included.",
         "- `pupil_id` links a pupil's waves within one file only: each file has pseudonyms of its own, so the "
         "files cannot be joined to each other or to any other output of the study. Do not try to re-link "
