@@ -256,11 +256,15 @@ class Scrubber:
         """Scrub a column of notes (missing stays missing); return it and total counts."""
         totals: Counter[str] = Counter()
         scrubbed: list[object] = []
+        done: dict[str, ScrubResult] = {}  # a note repeated in the column is scanned once
         for value in notes:
             if pd.isna(value):
                 scrubbed.append(value)
                 continue
-            result = self.scrub(str(value))
+            text = str(value)
+            result = done.get(text)
+            if result is None:
+                result = done[text] = self.scrub(text)
             totals.update(result.counts)
             scrubbed.append(result.text)
         return pd.Series(scrubbed, index=notes.index, name=notes.name, dtype=notes.dtype), dict(totals)
