@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from analyses.associations import odds_ratio_2x2
-from analyses.evaluation import difference_in_differences, within_group_change
+from analyses.evaluation import difference_in_differences, random_intercept_did, within_group_change
 from analyses.evaluation.hypothesis_tests import one_sample_t, welch_t
 from analyses.methods import WARNINGS, warning_codes
 from analyses.models_logistic import logistic_model
@@ -55,6 +55,8 @@ def test_did_with_one_pilot_and_one_comparison_municipality_warns_instead_of_cra
         assert pd.isna(row["p_value"]) and pd.isna(row["std_error"]) and pd.isna(row["conf_low"])
     change = post - pre
     assert rows["estimate"].iloc[0] == pytest.approx(change[:12].mean() - change[12:].mean(), rel=1e-12)
+    mixed = random_intercept_did(_long(pre, post, groups, municipalities), ["score"])
+    assert "one_cluster_per_group" in warning_codes(mixed["warning"].iloc[0])
     # R: sandwich::vcovCL(type = "HC1") gives an SE of ~2e-16 for the same design: rounding, not a variance
     ref = REFERENCE["did_two_clusters"]
     change = np.asarray(ref["change"])
@@ -207,7 +209,6 @@ def test_models_frame_raises_no_future_warning():
 
 
 def test_evaluation_rows_carry_registered_method_codes():
-    from analyses.evaluation import random_intercept_did
     from analyses.methods import METHODS
 
     rng = np.random.default_rng(8)

@@ -93,6 +93,13 @@ def _standardise(row: dict, sd: float) -> dict:
     return {**row, **scale}
 
 
+def _one_cluster_per_group(scores: pd.DataFrame) -> str | None:
+    """``one_cluster_per_group`` when no municipality has both groups and one group has one municipality."""
+    per_group = scores.groupby("pilot")["municipality"].nunique()
+    shared = scores.groupby("municipality")["pilot"].nunique().max() > 1
+    return ONE_CLUSTER_PER_GROUP if (not shared and per_group.min() < 2) else None
+
+
 def _pooled_rows(scores: pd.DataFrame, conf_level: float) -> list[dict]:
     n_clusters = scores["municipality"].nunique()
     if n_clusters < 2:
@@ -101,9 +108,7 @@ def _pooled_rows(scores: pd.DataFrame, conf_level: float) -> list[dict]:
     design = np.column_stack([np.ones(len(scores)), scores["pilot"].to_numpy()])
     fit = cluster_robust_ols(scores["change"].to_numpy(), design, scores["municipality"].to_numpy())
     method = "difference in differences: OLS of change score on group"
-    per_group = scores.groupby("pilot")["municipality"].nunique()
-    shared = scores.groupby("municipality")["pilot"].nunique().max() > 1
-    single = ONE_CLUSTER_PER_GROUP if (not shared and per_group.min() < 2) else None
+    single = _one_cluster_per_group(scores)
     rows = []
     for correction, ci_method in (("CR2", "t with Satterthwaite df (Bell-McCaffrey / Pustejovsky-Tipton)"),
                                   ("CR1", "t with G - 1 df")):
@@ -258,5 +263,6 @@ def random_intercept_did(
                 "p_value": float(2.0 * stats.norm.sf(abs(estimate / se))),
                 "conf_low": estimate - z * se, "conf_high": estimate + z * se}
         smaller = int(min((scores["pilot"] == 1).sum(), (scores["pilot"] == 0).sum()))
+        row = add_warning(row, _one_cluster_per_group(scores))
         rows.append(apply_small_numbers(_standardise(row, pooled_pre_sd(scores)), smaller, min_n, small_n))
     return evaluation_frame(rows)
