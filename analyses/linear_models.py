@@ -204,21 +204,24 @@ def _stationary(function, theta: np.ndarray, diagonal: np.ndarray, tolerance: fl
     return True
 
 
-def linear_mixed_fit(
-    frame: pd.DataFrame, outcome: str, terms: Sequence[str], group: str,
-    random_slopes: Sequence[str] = (), reml: bool = True,
+def fit_mixed_arrays(
+    y: np.ndarray, X: np.ndarray, Z: np.ndarray, groups: np.ndarray, reml: bool = True,
+    columns: Sequence[str] | None = None, random_columns: Sequence[str] | None = None,
 ) -> LinearMixedFit:
-    """Fit ``lmer(outcome ~ terms + (1 + random_slopes | group), REML = reml)``."""
-    complete, y, X, names = _design(frame, outcome, terms, [group, *random_slopes])
-    if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise ValueError("the terms are collinear (the design matrix is not of full rank)")
-    Z = np.column_stack([np.ones(len(complete))] + [complete[s].to_numpy(dtype=float) for s in random_slopes])
-    groups = pd.factorize(complete[group], sort=True)[0]
+    """lmer's fit of y = X b + Z u + e, u ~ N(0, sigma^2 Lambda Lambda') per group, on arrays.
+
+    ``Z`` holds the random-effect columns (a column of ones for a random intercept);
+    ``groups`` any labels. Used by :func:`linear_mixed_fit` and by the DiD random-intercept
+    model (analyses/evaluation/did.py).
+    """
+    y = np.asarray(y, dtype=float)
+    X = np.asarray(X, dtype=float)
+    Z = np.asarray(Z, dtype=float).reshape(len(y), -1)
+    groups = pd.factorize(np.asarray(groups), sort=True)[0]
     n_groups = int(groups.max()) + 1
     if n_groups < 2:
-        raise ValueError(f"a mixed model needs two groups of {group!r} at least")
+        raise ValueError("a mixed model needs two groups at least")
     profiled = _Profiled(y, X, Z, groups, reml)
-    k = Z.shape[1]
     rows, cols = profiled.tril
     diagonal = rows == cols
     bounds = [(0.0, None) if d else (None, None) for d in diagonal]
@@ -235,12 +238,28 @@ def linear_mixed_fit(
     n = len(y)
     sigma2 = r2 / (n - X.shape[1] if reml else n)
     L = profiled.lam(theta)
+    k = Z.shape[1]
     return LinearMixedFit(
-        columns=tuple(names), random_columns=(INTERCEPT, *random_slopes), coefficients=beta,
-        vcov=sigma2 * np.linalg.inv(XtVX), theta=theta, sigma=float(np.sqrt(sigma2)),
+        columns=tuple(columns) if columns else tuple(f"x{i}" for i in range(X.shape[1])),
+        random_columns=tuple(random_columns) if random_columns else tuple(f"z{i}" for i in range(k)),
+        coefficients=beta, vcov=sigma2 * np.linalg.inv(XtVX), theta=theta, sigma=float(np.sqrt(sigma2)),
         random_covariance=sigma2 * L @ L.T, deviance=float(deviance), reml=reml, n=n,
         n_groups=n_groups, converged=converged,
     )
+
+
+def linear_mixed_fit(
+    frame: pd.DataFrame, outcome: str, terms: Sequence[str], group: str,
+    random_slopes: Sequence[str] = (), reml: bool = True,
+) -> LinearMixedFit:
+    """Fit ``lmer(outcome ~ terms + (1 + random_slopes | group), REML = reml)``."""
+    complete, y, X, names = _design(frame, outcome, terms, [group, *random_slopes])
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        raise ValueError("the terms are collinear (the design matrix is not of full rank)")
+    Z = np.column_stack([np.ones(len(complete))] + [complete[s].to_numpy(dtype=float) for s in random_slopes])
+    if complete[group].nunique() < 2:
+        raise ValueError(f"a mixed model needs two groups of {group!r} at least")
+    return fit_mixed_arrays(y, X, Z, complete[group].to_numpy(), reml, names, (INTERCEPT, *random_slopes))
 
 
 def linear_mixed_model(

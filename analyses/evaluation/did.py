@@ -20,20 +20,18 @@ treating the SD as fixed.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from analyses.evaluation import hypothesis_tests
 from analyses.evaluation.cluster_robust import cluster_robust_ols
 from analyses.evaluation.linking import ALL, DEFAULT_WAVES, link_waves
 from analyses.evaluation.results import add_warning, apply_small_numbers, evaluation_frame
+from analyses.linear_models import fit_mixed_arrays
 from analyses.methods import FEW_CLUSTERS_BELOW
 
 EFFECT_SIZE_NAME = "did / pooled pre-test SD (Morris d_ppc2, uncorrected)"
@@ -197,31 +195,18 @@ class RandomInterceptFit:
 
 
 def fit_random_intercept(y: np.ndarray, design: np.ndarray, groups: np.ndarray) -> RandomInterceptFit:
-    """REML fit of y = X b + u_group + e (statsmodels MixedLM; lme4::lmer's model).
+    """REML fit of y = X b + u_group + e: lme4::lmer's model and criterion.
 
-    MixedLM's gradient optimisers can stall when the group variance is at or near its
-    boundary 0 (a common case with few municipalities), so BFGS with a tight gradient
-    tolerance and Powell's derivative-free method are both run and the fit with the
-    higher REML likelihood is kept (converged fits first). Standard errors are lmer's:
-    the conditional (sum_g X_g' V_g^-1 X_g)^-1 with V_g = sigma^2 I + tau^2 J at the REML
-    estimates (MixedLM's own come from the full Hessian and differ near the boundary).
-    This matches lmer to ~1e-4, also for singular fits.
+    :func:`analyses.linear_models.fit_mixed_arrays` minimises lmer's profiled REML
+    deviance over theta = tau / sigma >= 0 (Nelder-Mead, then bounded quasi-Newton), so a
+    group variance at its boundary 0 (few municipalities) is reached exactly, and the
+    optimum is lmer's to ~1e-8 (statsmodels MixedLM stopped ~5e-9 short in the REML
+    likelihood, 2e-5 off in the variance). Standard errors are lmer's: sigma^2 (X' V^-1 X)^-1.
     """
-    model = sm.MixedLM(np.asarray(y, dtype=float), np.asarray(design, dtype=float), groups=np.asarray(groups))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        fits = [model.fit(reml=True, method="bfgs", gtol=1e-10), model.fit(reml=True, method="powell")]
-    best = max(fits, key=lambda fit: (bool(fit.converged), fit.llf))
-    tau2, sigma2 = float(np.asarray(best.cov_re)[0, 0]), float(best.scale)
     x = np.asarray(design, dtype=float)
-    labels = np.asarray(groups)
-    information = np.zeros((x.shape[1], x.shape[1]))
-    for label in np.unique(labels):
-        rows = x[labels == label]
-        v = sigma2 * np.eye(len(rows)) + tau2
-        information += rows.T @ np.linalg.solve(v, rows)
-    std_errors = np.sqrt(np.diag(np.linalg.inv(information)))
-    return RandomInterceptFit(np.asarray(best.fe_params), std_errors, tau2, sigma2)
+    fit = fit_mixed_arrays(np.asarray(y, dtype=float), x, np.ones((x.shape[0], 1)), np.asarray(groups), reml=True)
+    return RandomInterceptFit(fit.coefficients, np.sqrt(np.diag(fit.vcov)),
+                              float(fit.random_covariance[0, 0]), fit.sigma**2)
 
 
 def random_intercept_did(
