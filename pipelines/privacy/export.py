@@ -498,34 +498,56 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+_HTML_TEXT = {
+    "et": {"codebook": "koodiraamat", "fingerprint": "Käivituse sõrmejälg", "records": "kirjet",
+           "small": "loendid 1 kuni {last} on näidatud kui &lt;{min}; x tähistab loendit, mis on peidetud, et väikest "
+                    "ei saaks summast tagasi arvutada",
+           "control": "Avalikustamiskontroll", "variables": "Tunnused",
+           "head": ["tunnus", "silt (et / en)", "tüüp", "väärtused", "puuduvad", "lähteveerud", "ümberkodeerimine",
+                    "loendid"],
+           "loss_head": ["näitaja", "tunnus", "väärtus"], "missing": "puudub", "total": "kokku", "sources": "allikates"},
+    "en": {"codebook": "codebook", "fingerprint": "Run fingerprint", "records": "records",
+           "small": "counts from 1 to {last} show as &lt;{min}; x marks a count hidden so that a small one cannot be "
+                    "subtracted back from the total",
+           "control": "Disclosure control", "variables": "Variables",
+           "head": ["variable", "label (et / en)", "type", "values", "missing", "source columns", "recoding",
+                    "counts"],
+           "loss_head": ["measure", "variable", "value"], "missing": "missing", "total": "total",
+           "sources": "in the sources"},
+}
+
+
 def codebook_html(study: Study, items: Sequence[ExportTable], lang: str, run_fingerprint: str,
                   loss: pd.DataFrame, min_cell: int) -> str:
     """A self-contained HTML codebook: per table and variable its labels, values, sources, recoding, counts."""
+    text = _HTML_TEXT[lang]
     title = study.title.et if lang == "et" else study.title.en
     parts = [f"<!DOCTYPE html><html lang='{lang}'><head><meta charset='utf-8'><title>{_e(title)}</title>",
              "<style>body{font-family:sans-serif;max-width:70em;margin:auto}table{border-collapse:collapse}"
              "td,th{border:1px solid #bbb;padding:2px 6px;vertical-align:top;text-align:left}</style></head><body>",
-             f"<h1>{_e(title)}: codebook</h1><p>Run fingerprint: <code>{_e(run_fingerprint)}</code>; "
-             f"k-anonymity k = {study.privacy.k_anonymity}; counts from 1 to {min_cell - 1} show as "
-             f"&lt;{min_cell}, x marks a count hidden so that a small one cannot be subtracted back.</p>"]
+             f"<h1>{_e(title)}: {text['codebook']}</h1><p>{text['fingerprint']}: <code>{_e(run_fingerprint)}</code>; "
+             f"k = {study.privacy.k_anonymity}; " + text["small"].format(last=min_cell - 1, min=min_cell) + ".</p>"]
     for item in items:
-        parts.append(f"<h2 id='{_e(item.name)}'>{_e(item.name)} ({len(item.table)} records)</h2>")
+        parts.append(f"<h2 id='{_e(item.name)}'>{_e(item.name)} ({len(item.table)} {text['records']})</h2>")
         table_loss = loss[loss["table"] == f"share.{item.name}"] if len(loss) else loss
         if len(table_loss):
-            parts.append("<h3>Disclosure control</h3><table><tr><th>measure</th><th>variable</th><th>value</th></tr>")
+            parts.append(f"<h3>{text['control']}</h3><table><tr>"
+                         + "".join(f"<th>{h}</th>" for h in text["loss_head"]) + "</tr>")
             for row in table_loss.itertuples():
                 parts.append(f"<tr><td>{_e(row.measure)}</td><td>{_e(row.variable)}</td><td>{_e(row.value)}</td></tr>")
             parts.append("</table>")
-        parts.append("<h3>Variables</h3><table><tr><th>variable</th><th>label (et / en)</th><th>type</th>"
-                     "<th>values</th><th>missing</th><th>source columns</th><th>recoding</th><th>counts</th></tr>")
+        parts.append(f"<h3>{text['variables']}</h3><table><tr>" + "".join(f"<th>{h}</th>" for h in text["head"])
+                     + "</tr>")
         for col in item.columns:
             values = "<br>".join(f"{number} = {_e(labels['et'])} / {_e(labels['en'])}"
                                  for number, labels in col.codes.values())
-            missing = (f"{MISSING_CODE} = {_e(MISSING_LABEL[lang])} (.sav)<br>" if col.kind == "coded" else "")
+            missing = (f".sav {MISSING_CODE} = {_e(MISSING_LABEL[lang])}<br>" if col.kind == "coded" else "")
             if col.source_missing:
-                missing += "sources: " + _e(", ".join(str(m) for m in col.source_missing))
+                missing += f"{text['sources']}: " + _e(", ".join(str(m) for m in col.source_missing))
             sources = "<br>".join(f"{_e(s)}: {_e(', '.join(c))}" for s, c in col.sources.items())
-            counts = "<br>".join(f"{_e(v)}: {_e(n)}" for v, n in protected_counts(item.table, col, min_cell))
+            named = {code: f"{number} {labels[lang]}" for code, (number, labels) in col.codes.items()}
+            named.update({"(missing)": text["missing"], "total": text["total"]})
+            counts = "<br>".join(f"{_e(named.get(v, v))}: {_e(n)}" for v, n in protected_counts(item.table, col, min_cell))
             parts.append(f"<tr><td><code>{_e(col.name)}</code></td><td>{_e(col.label['et'])} / "
                          f"{_e(col.label['en'])}</td><td>{_e(col.kind)} ({_e(col.measure)})</td><td>{values}</td>"
                          f"<td>{missing}</td><td>{sources}</td><td>{_e(col.recoding)}</td><td>{counts}</td></tr>")
