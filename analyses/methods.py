@@ -46,6 +46,28 @@ METHODS: dict[str, Code] = _codes(
     ("pearson_chisq", "Pearsoni hii-ruut test", "Pearson's chi-square test"),
     ("fisher_exact", "Fisheri täpne test", "Fisher's exact test"),
     ("fisher_monte_carlo", "Fisheri test Monte Carlo p-väärtusega", "Fisher's test, Monte Carlo p-value"),
+    # issue 15 estimators (analyses/survey.py, linear_models.py, profile_likelihood.py, two_groups.py,
+    # contingency.py)
+    ("survey_weighted_mean", "valikudisaini kaaludega keskmine (linearisatsiooni standardviga)",
+     "survey-weighted mean (linearisation standard error)"),
+    ("survey_weighted_proportion", "valikudisaini kaaludega osakaal (linearisatsiooni standardviga)",
+     "survey-weighted proportion (linearisation standard error)"),
+    ("survey_weighted_total", "valikudisaini kaaludega kogusumma (linearisatsiooni standardviga)",
+     "survey-weighted total (linearisation standard error)"),
+    ("survey_logistic_pseudo_ml", "valikudisainiga logistiline regressioon (pseudo-suurima tõepära)",
+     "design-based logistic regression (pseudo-maximum likelihood)"),
+    ("rao_scott_chisq_F", "Rao-Scotti korrigeeritud hii-ruut test (F)", "Rao-Scott corrected chi-square test (F)"),
+    ("ols", "vähimruutude lineaarne regressioon", "ordinary least squares linear regression"),
+    ("ancova_ols", "kovariatsioonanalüüs (järeltulemus algtaseme järgi korrigeeritult)",
+     "ANCOVA (post score adjusted for the pre score)"),
+    ("lmm_reml", "lineaarne segamudel (REML)", "linear mixed model (REML)"),
+    ("lmm_ml", "lineaarne segamudel (suurim tõepära)", "linear mixed model (maximum likelihood)"),
+    ("logistic_ml", "logistiline regressioon (suurim tõepära)", "logistic regression (maximum likelihood)"),
+    ("student_t_pooled_variance", "Studenti t-test (ühine dispersioon)", "Student's t-test (pooled variance)"),
+    ("cohens_d_pooled_sd", "Coheni d (ühine standardhälve)", "Cohen's d (pooled SD)"),
+    ("hedges_g_pooled_sd", "Hedgesi g (ühine standardhälve, väikese valimi korrektsioon)",
+     "Hedges' g (pooled SD, small-sample correction)"),
+    ("cramers_v", "Crameri V", "Cramér's V"),
 )
 
 #: Warnings a result row can carry in its ``warning`` column ('; '-separated codes).
@@ -74,6 +96,11 @@ WARNINGS: dict[str, Code] = _codes(
     ("two_items", "kaks küsimust: alfa küsimuse eemaldamisel pole määratud",
      "two items: alpha if an item is deleted is undefined"),
     ("not_estimable", "ei ole hinnatav", "not estimable"),
+    ("profile_unbounded", "profiiltõepära vahemik on ühelt poolt piiramata (eraldumine)",
+     "the profile-likelihood interval is unbounded on one side (separation)"),
+    ("exact_enumeration_infeasible_monte_carlo", "täpne loendus on liiga suur: p-väärtus Monte Carlo meetodil",
+     "exact enumeration too large: Monte Carlo p-value"),
+    ("fewer_than_two_levels", "alla kahe kategooria: testi pole", "fewer than two levels: no test"),
 )
 
 #: Clusters below which a CR1 / z inference is flagged ``few_clusters`` (Cameron & Miller

@@ -55,3 +55,17 @@ def test_constant_groups_give_no_test_and_a_warning():
     assert table.loc["difference", "estimate"] == -1.0
     assert np.isnan(table.loc["difference", "p_value"]) and np.isnan(table.loc["cohens_d", "estimate"])
     assert table.loc["difference", "warning"] == "constant_values"
+
+
+def test_issue_15_method_and_warning_codes_are_registered():
+    from analyses import contingency, linear_models, profile_likelihood, survey, two_groups
+    from analyses.methods import METHODS, WARNINGS
+
+    methods = {survey.METHOD_MEAN, survey.METHOD_PROPORTION, survey.METHOD_TOTAL, survey.METHOD_LOGISTIC,
+               survey.METHOD_RAO_SCOTT, linear_models.METHOD_OLS, linear_models.METHOD_ANCOVA,
+               *linear_models.METHOD_LMM.values(), profile_likelihood.METHOD, two_groups.STUDENT_T,
+               two_groups.COHENS_D, two_groups.HEDGES_G, contingency.FISHER_EXACT, contingency.FISHER_MONTE_CARLO,
+               contingency.CRAMERS_V}
+    assert methods <= set(METHODS)
+    assert {profile_likelihood.UNBOUNDED, contingency.NOT_ENUMERABLE, "fewer_than_two_levels",
+            "constant_values"} <= set(WARNINGS)
