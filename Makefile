@@ -18,6 +18,7 @@ export UV_COMPILE_BYTECODE      := 1
 
 PUPILS ?= 3000
 SEED   ?= 20231
+STUDY  ?= studies/demo.yaml
 
 .PHONY: setup demo test test-slow bench dev clean help
 
@@ -25,7 +26,7 @@ help:
 	@echo "make demo      set up, generate the demo study, run every asset, render the reports"
 	@echo "make test      run the fast tests (make test-slow for the slow statistical ones)"
 	@echo "make bench     time the demo run and its stages (never fails on timing)"
-	@echo "make dev       open the Dagster UI on the demo study"
+	@echo "make dev       open the Dagster UI on the demo study (make dev STUDY=studies/x.yaml: on study x)"
 
 $(LOCAL_UV):
 	$(PYTHON) -m venv .mapstudy/uv
@@ -50,8 +51,8 @@ bench: setup
 	$(RUN)/python -m tests.bench.run_all
 
 dev: setup
-	@test -f data/processed/demo.duckdb || $(RUN)/mapstudy demo
-	$(RUN)/dagster dev -m pipelines.definitions
+	@test "$(STUDY)" != studies/demo.yaml || test -f data/processed/demo.duckdb || $(RUN)/mapstudy demo
+	MAPSTUDY_STUDY=$(abspath $(STUDY)) $(RUN)/dagster dev -m pipelines.definitions
 
 clean:
 	rm -rf data/processed/*.duckdb reports/_output .mapstudy/dagster .mapstudy/logs

@@ -342,7 +342,10 @@ def demo(pupils: int = typer.Option(3000, min=50, max=1_000_000), seed: int = ty
 @_guarded
 def report(study_file: Path = StudyOption,
            lang: list[str] = typer.Option(["et", "en"], help="Languages, Estonian first."),
-           name: str = typer.Option("overview", help="Which report (a .qmd under reports/).")) -> None:
+           name: str = typer.Option("overview", help="Which report (a .qmd under reports/)."),
+           municipality: str = typer.Option(None, "--municipality",
+                                            help="Render the report of this municipality (KOV), as the study file names it."),
+           county: str = typer.Option(None, "--county", help="Render the report of this county (its id or name).")) -> None:
     """Render a report from the processed database (without running the pipeline)."""
     from pipelines.render.engine import render_report
     from pipelines.render.texts import LANGUAGES
@@ -353,6 +356,9 @@ def report(study_file: Path = StudyOption,
     study, _ = _load(study_file)
     if not study.db_path.is_file():
         _fail(f"{study.db_path} does not exist", "run the study first: mapstudy run --study " + str(study_file))
+    if municipality or county:
+        _place_report(study, municipality, county)
+        return
     qmd = PROJECT_ROOT / "reports" / f"{name}.qmd"
     if not qmd.is_file():
         _fail(f"no report called {name!r}", "see reports/*.qmd for the report names")
@@ -361,6 +367,35 @@ def report(study_file: Path = StudyOption,
             for path in render_report(qmd, study.report_dir(language),
                                       {"study": study.study, "db": str(study.db_path), "lang": language}):
                 console.print(f"wrote {path}")
+
+
+def _place_report(study, municipality: str | None, county: str | None) -> None:
+    """Render one municipality's or county's report (both languages) and the study's index page."""
+    from pipelines.assets.coordinator import county_of, municipalities, render_place, write_index
+    from pipelines.warehouse import table_exists
+
+    if not table_exists(study.db_path, "results.published_family"):
+        _fail("the database has no coordinator tables (results.published_family)",
+              "run the study again: mapstudy run --study FILE")
+    with _study_lock(study):
+        if municipality:
+            if municipality not in municipalities(study):
+                _fail(f"no municipality {municipality!r} in the study", "use a name as the study file writes it")
+            paths, problems, seconds = render_place(study, "municipality", municipality,
+                                                    {"municipality": municipality, "county": county_of(study)[municipality]},
+                                                    lambda line: None)
+        else:
+            ids = {cid: cid for cid in study.counties} | {c.name: cid for cid, c in study.counties.items()}
+            if county not in ids:
+                _fail(f"no county {county!r} in the study", "use its id or name as the study file writes it")
+            paths, problems, seconds = render_place(study, "county", study.counties[ids[county]].name,
+                                                    {"county": ids[county]}, lambda line: None)
+        write_index(study)
+    for path in paths:
+        console.print(f"wrote {path}")
+    console.print(f"rendered in {seconds:.1f} s")
+    if problems:
+        _fail(f"the small-cell audit found {len(problems)} visible small count(s)", "; ".join(problems))
 
 
 @app.command()

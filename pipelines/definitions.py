@@ -34,6 +34,7 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 from pipelines.assets.analyses import build_analysis_assets
 from pipelines.assets.common import DEPS_TAG, PLAN_TAG
+from pipelines.assets.coordinator import MUNICIPALITY_KEY, build_coordinator_assets
 from pipelines.assets.evaluation import evaluation_report, evaluation_results_asset
 from pipelines.assets.ingest import build_ingest_assets
 from pipelines.assets.personas import persona_report, persona_results_asset
@@ -170,26 +171,64 @@ def study_assets(study: Study, shared: Sequence[str], on_start=None) -> list[dg.
     """Every asset the pipeline could build for this study, before pruning."""
     return [*build_ingest_assets(study.instruments, on_start), build_protect_microdata(shared),
             *build_analysis_assets(study), overview_report, technical_report, evaluation_results_asset,
-            evaluation_report, persona_results_asset, persona_report, *build_services_assets(study), services_report]
+            evaluation_report, persona_results_asset, persona_report, *build_services_assets(study), services_report,
+            *build_coordinator_assets(study)]
 
 
-def build_definitions(study_file: str | None = None) -> tuple[dg.Definitions, list[str]]:
-    """The definitions of one study file, and the lines saying which assets were left out and why."""
+#: The job of the municipality reports (partitioned by municipality: a job of its own).
+MUNICIPALITY_JOB = "municipality_reports"
+
+
+def with_key_prefix(assets: Sequence, prefix: str) -> list:
+    """Every asset (and its deps and checks) under the key prefix ``prefix``."""
+    from dagster._core.definitions.module_loaders.utils import replace_keys_in_asset
+
+    keys = {key for asset in assets for key in _keys(asset)}
+    replacements = {key: key.with_prefix(prefix) for key in keys}
+    return [replace_keys_in_asset(asset, replacements) for asset in assets]
+
+
+def build_definitions(study_file: str | None = None, key_prefix: str | None = None
+                      ) -> tuple[dg.Definitions, list[str]]:
+    """The definitions of one study file, and the lines saying which assets were left out and why.
+
+    ``key_prefix`` (``mapstudy run`` and ``make dev`` pass the study's name) puts every asset
+    key under it (``demo/results/models``), so studies sharing one Dagster instance never
+    share an asset's status. Jobs: ``study`` (every unpartitioned asset) and
+    ``municipality_reports`` (the reports partitioned by the study's municipalities).
+    """
     resource = StudyResource(study_file=study_file or default_study_file())
     study, codebooks = resource.load()
     lines: list[str] = []
     assets, skipped = prune_assets(study_assets(study, shared_instruments(codebooks), lambda: lines), study)
     lines += skipped
-    job = dg.define_asset_job("study", selection=dg.AssetSelection.all(),
+    if key_prefix:
+        assets = with_key_prefix(assets, key_prefix)
+    municipal = dg.AssetKey(MUNICIPALITY_KEY).with_prefix(key_prefix) if key_prefix else dg.AssetKey(MUNICIPALITY_KEY)
+    present = {key for asset in assets for key in _keys(asset)}
+    partitioned = dg.AssetSelection.assets(municipal) if municipal in present else None
+    everything = dg.AssetSelection.all() - partitioned if partitioned is not None else dg.AssetSelection.all()
+    job = dg.define_asset_job("study", selection=everything,
                               description="Everything for one study: ingest, analyses, reports.")
+    jobs = [job]
+    if partitioned is not None:
+        jobs.append(dg.define_asset_job(MUNICIPALITY_JOB, selection=partitioned,
+                                        description="The municipality reports, one partition per municipality."))
     definitions = dg.Definitions(
         assets=assets,
         resources={"study": resource},
-        jobs=[job],
+        jobs=jobs,
         sensors=[build_raw_files_sensor(job)],
         loggers={"console": console_logger},
     )
     return definitions, lines
 
 
-defs, skipped_lines = build_definitions()
+def study_key_prefix(study_file: str | None = None) -> str:
+    """The key prefix of a study: its name (``study:`` in the study file)."""
+    from pipelines.config import load_study
+
+    return load_study(StudyResource(study_file=study_file or default_study_file()).path()).study
+
+
+defs, skipped_lines = build_definitions(key_prefix=study_key_prefix())

@@ -156,21 +156,25 @@ def run_study_job(study_file: Path, wait: float | None = None, notify: Notify | 
         preflight(study_file)
         from pipelines.definitions import build_definitions
 
-        defs, skipped = build_definitions(str(Path(study_file).resolve()))
+        defs, skipped = build_definitions(str(Path(study_file).resolve()), key_prefix=study.study)
         for line in skipped:  # assets the study cannot have (absent instruments or plan parts), and why
             print(line)
-        job = defs.resolve_job_def("study")
-        run_id = str(uuid.uuid4())
-        alive = _alive_dir(_storage_dir()) / f"{run_id}.lock"
-        with open_instance(notify) as instance, held(file_lock(alive), "this run's alive lock"), \
-                warehouse.staged(study.db_path) as promote:
-            result = job.execute_in_process(instance=instance, raise_on_error=False, run_id=run_id,
-                                            tags={ALIVE_TAG: str(alive)},
-                                            resources={"study": _study_resource(study_file, accept_partial)},
-                                            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
+        with open_instance(notify) as instance, warehouse.staged(study.db_path) as promote:
+            # The study job, then each partitioned job over all its partitions in one run
+            # (its assets render them in one step): all on the staging database.
+            for name, tags in study_jobs(defs):
+                run_id = str(uuid.uuid4())
+                alive = _alive_dir(_storage_dir()) / f"{run_id}.lock"
+                with held(file_lock(alive), "this run's alive lock"):
+                    result = defs.resolve_job_def(name).execute_in_process(
+                        instance=instance, raise_on_error=False, run_id=run_id, tags={ALIVE_TAG: str(alive), **tags},
+                        resources={"study": _study_resource(study_file, accept_partial)},
+                        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
+                alive.unlink(missing_ok=True)
+                if not result.success:
+                    break
             if result.success:
                 promote()
-        alive.unlink(missing_ok=True)
     from pipelines.ingest.losses import data_loss_in
 
     lost = data_loss_in(result)
@@ -179,6 +183,22 @@ def run_study_job(study_file: Path, wait: float | None = None, notify: Notify | 
     if not result.success and (cause := io_failure_in(result)) is not None:
         raise cause
     return result.success
+
+
+#: Run tags of a run over a range of partitions (a single-run backfill of the partitioned assets).
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def study_jobs(defs) -> list[tuple[str, dict[str, str]]]:
+    """The jobs a run executes, in order, with their run tags: ``study``, then every
+    partitioned job over all of its partitions (e.g. ``municipality_reports``)."""
+    jobs = [("study", {})]
+    for job in defs.resolve_all_job_defs():
+        keys = job.partitions_def.get_partition_keys() if job.partitions_def is not None else []
+        if job.name != "study" and not job.name.startswith("__") and keys:
+            jobs.append((job.name, {RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]}))
+    return jobs
 
 
 class RunFailed(RuntimeError):

@@ -42,7 +42,7 @@ from pipelines.analysis_specs import (
     model_columns,
     model_specs,
 )
-from pipelines.assets.common import PLAN_TAG
+from pipelines.assets.common import PLAN_TAG, output_key
 from pipelines.config import Codebook, Study
 from pipelines.plan import AssociationPlan, ReasonsPlan, ScreeningPlan
 from pipelines.resources import StudyResource
@@ -498,17 +498,17 @@ def _results_asset(name: str, descriptions: Mapping[str, str], instruments: Iter
         problems = {t: rows_without_method(f) + len(missing_contract_columns(f)) for t, f in frames.items()}
         if any(problems.values()):
             for table, count in problems.items():
-                yield dg.AssetCheckResult(asset_key=dg.AssetKey(["results", table]), check_name=METHOD_CHECK,
+                yield dg.AssetCheckResult(asset_key=output_key(context, "results", table), check_name=METHOD_CHECK,
                                           passed=count == 0, metadata={"problems": count})
             raise ResultsContractError("results tables break the tidy contract, nothing written: "
                                        + ", ".join(t for t, n in problems.items() if n))
         warehouse.write_tables(config.db_path, {f"results.{t}": f for t, f in frames.items()})
         for table, frame in frames.items():
             context.log.info(f"results.{table}: {len(frame)} rows")
-            yield dg.MaterializeResult(asset_key=["results", table],
+            yield dg.MaterializeResult(asset_key=output_key(context, "results", table),
                                        metadata={"dagster/row_count": len(frame),
                                                  **(summary(table, frame) if len(frame) else {})})
-            yield dg.AssetCheckResult(asset_key=dg.AssetKey(["results", table]), check_name=METHOD_CHECK,
+            yield dg.AssetCheckResult(asset_key=output_key(context, "results", table), check_name=METHOD_CHECK,
                                       passed=True, metadata={"rows": len(frame),
                                                              "methods": int(frame["method"].nunique())})
 

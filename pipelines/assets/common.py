@@ -18,3 +18,15 @@ DEPS_TAG = "mapstudy/deps"
 
 def meta_key(table: str) -> dg.AssetKey:
     return dg.AssetKey(["meta", table])
+
+
+def output_key(context: dg.AssetExecutionContext, *path: str) -> dg.AssetKey:
+    """This asset's key whose path ends with ``path``.
+
+    ``build_definitions`` may put every key under the study's prefix (``demo/results/models``),
+    so an asset yielding results for several keys names them through this, never literally.
+    """
+    for key in context.assets_def.keys:
+        if list(key.path[-len(path):]) == list(path):
+            return key
+    return dg.AssetKey(list(path))

@@ -16,7 +16,6 @@ Both report assets (re)write the study's index page ``reports/_output/<study>/in
 which links every report found on disk in both languages.
 """
 
-from __future__ import annotations
 
 import html
 import os
@@ -30,7 +29,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from pipelines import warehouse
-from pipelines.assets.common import DEPS_TAG, meta_key
+from pipelines.assets.common import DEPS_TAG, meta_key, output_key
 from pipelines.config import PROJECT_ROOT, Study
 from pipelines.privacy.cells import audit_html_tables
 from pipelines.render.engine import render_report
@@ -100,7 +99,7 @@ def write_index(study: Study) -> Path:
              "table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:left}</style></head><body>"]
     for lang in LANGUAGES:
         t = load_texts(lang)
-        title = study.title.get(lang, study.study) if isinstance(study.title, dict) else study.study
+        title = getattr(study.title, lang)
         parts.append(f'<section lang="{lang}"><h1>{html.escape(t("coordinator.index.title"))}: '
                      f"{html.escape(str(title))}</h1>")
         folder = root / lang
@@ -161,14 +160,14 @@ def published_family_asset(context: AssetExecutionContext, study: StudyResource)
     warehouse.write_tables(config.db_path, {"results.published_family": cells})
     withheld = summary.loc[~summary["passed"], "family"].tolist()
     context.log.info(f"results.published_family: {len(summary)} families, {len(withheld)} withheld whole")
-    yield dg.MaterializeResult(asset_key=FAMILY_KEY, metadata={
+    yield dg.MaterializeResult(asset_key=output_key(context, *FAMILY_KEY), metadata={
         "families": len(summary), "suppressed_cells": int(summary["suppressed"].sum()) if len(summary) else 0,
         "withheld_families": ", ".join(withheld) or "none"})
     # A family no pattern protects is published wholly hidden: what is published is safe either way.
     from pipelines.render.family_tables import audit_published
 
     problems = audit_published(cells, config.privacy.min_cell)
-    yield dg.AssetCheckResult(asset_key=FAMILY_KEY, check_name="family_audit", passed=not problems,
+    yield dg.AssetCheckResult(asset_key=output_key(context, *FAMILY_KEY), check_name="family_audit", passed=not problems,
                               metadata={"problems": "; ".join(problems) or "none"})
 
 
@@ -177,8 +176,8 @@ def _result(context: AssetExecutionContext, key: Sequence[str], written: list[Pa
     metadata = {"files": [f"{p.parent.parent.name}/{p.parent.name}/{p.name}" for p in written],
                 "render_seconds": round(seconds, 1)}
     return dg.MaterializeResult(
-        asset_key=key, metadata=metadata,
-        check_results=[dg.AssetCheckResult(check_name="small_cells", asset_key=key, passed=not problems,
+        metadata=metadata,
+        check_results=[dg.AssetCheckResult(check_name="small_cells", passed=not problems,
                                            metadata={"problems": "; ".join(problems) or "none"})])
 
 

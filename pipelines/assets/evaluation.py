@@ -54,7 +54,7 @@ from analyses.evaluation.linking import ALL, BETWEEN, DEFAULT_WAVES
 from analyses.evaluation.results import evaluation_frame
 from analyses.scales import score_scale
 from analyses.tidy import tidy_frame
-from pipelines.assets.common import meta_key
+from pipelines.assets.common import meta_key, output_key
 from pipelines.assets.reports import report_asset
 from pipelines.config import Codebook, Study
 from pipelines.plan import EvaluationPlan
@@ -432,7 +432,7 @@ def evaluation_results_asset(context: AssetExecutionContext, study: StudyResourc
             metadata["rows_with_warning"] = int(table["warning"].notna().sum())
         if name == "evaluation":
             metadata["waves"] = ", ".join(waves)
-        yield dg.MaterializeResult(asset_key=["results", name], metadata=metadata)
+        yield dg.MaterializeResult(asset_key=output_key(context, "results", name), metadata=metadata)
 
 
 evaluation_report = report_asset(

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from pipelines.assets.common import meta_key
+from pipelines.assets.common import meta_key, output_key
 from pipelines.config import file_sha256
 from pipelines.ingest.stage import PrivacyGateError, run_ingest
 from pipelines.ingest.study import IngestResult
@@ -87,31 +87,31 @@ def build_ingest_assets(instruments: Sequence[str],
             summary = run_ingest(config, codebooks, progress, accept_partial=study.accept_partial)
         except PrivacyGateError as exc:
             for i in instruments:
-                yield dg.AssetCheckResult(asset_key=dg.AssetKey(["anon", i]), check_name="no_direct_identifiers",
+                yield dg.AssetCheckResult(asset_key=output_key(context, "anon", i), check_name="no_direct_identifiers",
                                           passed=False, metadata={"problems": str(exc)})
             raise
         result = summary.result
         for i in instruments:
             table = result.tables.get(i)
             rows, columns = (len(table), len(table.columns)) if table is not None else (0, 0)
-            yield dg.MaterializeResult(asset_key=["anon", i], metadata={
+            yield dg.MaterializeResult(asset_key=output_key(context, "anon", i), metadata={
                 "dagster/row_count": rows, "columns": columns,
                 "fingerprint": summary.provenance_fingerprint[:12],
             })
-            yield dg.AssetCheckResult(asset_key=dg.AssetKey(["anon", i]), check_name="no_direct_identifiers",
+            yield dg.AssetCheckResult(asset_key=output_key(context, "anon", i), check_name="no_direct_identifiers",
                                       passed=True, metadata={"problems": 0})
         by_rule = result.quality.groupby("rule")["n"].sum().sort_index()
-        yield dg.MaterializeResult(asset_key=meta_key("quality"), metadata={
+        yield dg.MaterializeResult(asset_key=output_key(context, "meta", "quality"), metadata={
             "dagster/row_count": len(result.quality), **{f"rule {k}": int(v) for k, v in by_rule.items()}})
         counts = result.row_counts
-        yield dg.MaterializeResult(asset_key=meta_key("row_counts"), metadata={
+        yield dg.MaterializeResult(asset_key=output_key(context, "meta", "row_counts"), metadata={
             "dagster/row_count": len(counts), "rows_read": int(counts["rows_read"].sum()),
             "rows_accepted": int(counts["rows_accepted"].sum()), "rows_rejected": int(counts["rows_rejected"].sum())})
         mismatched = unreconciled_files(result)
-        yield dg.AssetCheckResult(asset_key=meta_key("row_counts"), check_name="rows_reconcile",
+        yield dg.AssetCheckResult(asset_key=output_key(context, "meta", "row_counts"), check_name="rows_reconcile",
                                   passed=not mismatched,
                                   metadata={"files_not_reconciled": ", ".join(mismatched) or "none"})
-        yield dg.MaterializeResult(asset_key=meta_key("provenance"),
+        yield dg.MaterializeResult(asset_key=output_key(context, "meta", "provenance"),
                                    metadata={"fingerprint": summary.provenance_fingerprint})
 
     return [*(_raw_asset(i) for i in instruments), ingest_study_asset]

@@ -52,7 +52,7 @@ from personas import cards
 from personas.cards import OVERRIDE_KEYS
 from personas.quality import quality_frame
 from personas.selection import DROP_REASONS, MIN_INDICATORS
-from pipelines.assets.common import meta_key
+from pipelines.assets.common import meta_key, output_key
 from pipelines.assets.reports import report_asset
 from pipelines.config import Codebook, Study, normalise_text
 from pipelines.plan import PersonaIndicator, PersonaPlan, derived_seed
@@ -323,7 +323,7 @@ def persona_results_asset(context: AssetExecutionContext, study: StudyResource):
                 metadata["chosen_k"] = run.chosen_k
             if run.no_fit:
                 metadata["no_fit"] = run.no_fit
-        yield dg.MaterializeResult(asset_key=["results", name], metadata=metadata)
+        yield dg.MaterializeResult(asset_key=output_key(context, "results", name), metadata=metadata)
 
 
 persona_report = report_asset(

@@ -18,7 +18,7 @@ import pandas as pd
 from dagster import AssetExecutionContext
 
 from pipelines import warehouse
-from pipelines.assets.common import meta_key
+from pipelines.assets.common import meta_key, output_key
 from pipelines.ingest.stage import study_keys
 from pipelines.privacy.shareable import disclosure_report, protect, release_ids, shareable_below_k
 from pipelines.resources import StudyResource
@@ -73,7 +73,7 @@ def build_protect_microdata(shared: Sequence[str]) -> dg.AssetsDefinition:
         failing = {name: n for name, n in failing.items() if n}
         if failing:
             for name in shared:
-                yield dg.AssetCheckResult(asset_key=dg.AssetKey(["share", name]), check_name=K_CHECK,
+                yield dg.AssetCheckResult(asset_key=output_key(context, "share", name), check_name=K_CHECK,
                                           passed=name not in failing, metadata={"records_below_k": failing.get(name, 0)})
             raise ShareGateError("k-anonymity gate failed, nothing written: " + ", ".join(
                 f"share.{name} has {n} record(s) below k = {k}" for name, n in failing.items()))
@@ -83,11 +83,11 @@ def build_protect_microdata(shared: Sequence[str]) -> dg.AssetsDefinition:
         for name in shared:
             written = warehouse.read_table(config.db_path, f"share.{name}")
             below = shareable_below_k(written, codebooks[name], k)
-            yield dg.MaterializeResult(asset_key=["share", name], metadata={
+            yield dg.MaterializeResult(asset_key=output_key(context, "share", name), metadata={
                 "dagster/row_count": len(written), "records_left_out": removed[name], "k": k})
-            yield dg.AssetCheckResult(asset_key=dg.AssetKey(["share", name]), check_name=K_CHECK, passed=below == 0,
+            yield dg.AssetCheckResult(asset_key=output_key(context, "share", name), check_name=K_CHECK, passed=below == 0,
                                       metadata={"records_below_k": below, "k": k, "records": len(written)})
-        yield dg.MaterializeResult(asset_key=meta_key("disclosure"), metadata={
+        yield dg.MaterializeResult(asset_key=output_key(context, "meta", "disclosure"), metadata={
             "dagster/row_count": len(disclosure), **_headline(disclosure)})
 
     return protect_microdata

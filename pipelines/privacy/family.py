@@ -21,9 +21,10 @@ suppressed cell, or two with a singleton), and the linear-programming audit of e
 suppressed cell over *all* lines at once (its smallest and largest value given every
 published cell of the family; protected when the interval has width > 0 without and
 with what the display says, and does not lie inside 1 .. min_cell-1), widening the
-suppression until the audit passes. Each block of the family (one county's municipalities
-with the county row; the counties with the study row) is also audited with
-:func:`pipelines.privacy.cells.audit_suppression`, the audit every report table passes.
+suppression until the audit passes. :func:`block_audits` audits each block of the family
+(one county's municipalities with the county row; the counties with the study row) with
+:func:`pipelines.privacy.cells.audit_suppression`, the audit every report table passes
+(the tests use it; the family's own audit already covers every line of every block).
 
 Nothing here prints or logs a count; the audit frame holds positions and intervals only
 for the caller's tests and blocking checks (intervals of suppressed cells must never be
