@@ -2,8 +2,9 @@
 
 No LaTeX and no Quarto: pandoc comes with pypandoc-binary and the Typst compiler with
 the ``typst`` package, both pinned in the lockfile. Outputs are taken in their
-Markdown form (report tables offer a pipe table, figures a PNG, placed without a caption: nbconvert's
-alternative text is only the word "png"). The fonts are the
+Markdown form (report tables offer a pipe table with its caption, figures a PNG whose
+alternative text becomes the numbered caption, "Joonis 2."), the table of contents comes
+before the first section and "lisas A" links to the appendix. The fonts are the
 DejaVu family that matplotlib ships, the same as the charts use, and system fonts are
 ignored, so the PDF looks and hashes the same on every machine; Estonian letters
 (õ ä ö ü š ž) are in DejaVu. The Typst preamble fixes the document date to none, so
@@ -12,6 +13,8 @@ the bytes depend only on the content.
 
 from __future__ import annotations
 
+import base64
+import copy
 import json
 import re
 import tempfile
@@ -24,7 +27,8 @@ import pypandoc
 import typst
 from nbconvert import MarkdownExporter
 
-from pipelines.render.html import tag_removal_config
+from pipelines.render.html import APPENDIX, tag_removal_config
+from pipelines.render.texts import load_texts
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 #: matplotlib's bundled TrueType fonts: DejaVu Sans and DejaVu Sans Mono.
@@ -36,19 +40,70 @@ PANDOC_COLUMNS = 100_000
 IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+\.(?:png|jpe?g))\)")
 
 
+def escape_markdown(text: str) -> str:
+    """Text safe inside a Markdown image's caption."""
+    return re.sub(r"([\\`*_{}\[\]<>#|$@])", r"\\\1", " ".join(text.split()))
+
+
+def captioned_figures(notebook: nbformat.NotebookNode) -> dict[str, bytes]:
+    """Replace each chart output by a Markdown figure whose caption is the chart's alternative text.
+
+    A report figure's output holds its PNG and, as plain text, its alternative text; a
+    Markdown image alone in its paragraph becomes a numbered figure in Typst. The images
+    are returned by file name, for the Typst compiler's folder.
+    """
+    images: dict[str, bytes] = {}
+    for index, cell in enumerate(notebook.cells):
+        for number, output in enumerate(cell.get("outputs", [])):
+            data = output.get("data", {})
+            if output.get("output_type") != "display_data" or "image/png" not in data:
+                continue
+            name = f"chart-{index}-{number}.png"
+            images[name] = base64.b64decode(data["image/png"])
+            caption = escape_markdown(str(data.get("text/plain", "")))
+            output["data"] = {"text/markdown": f"![{caption}]({name}){{width=100%}}\n"}
+    return images
+
+
 def notebook_to_markdown(notebook: nbformat.NotebookNode) -> tuple[str, dict[str, bytes]]:
     """The notebook as pandoc Markdown and its extracted images (file name to bytes)."""
+    notebook = copy.deepcopy(notebook)
+    charts = captioned_figures(notebook)
     config = tag_removal_config()
     config.NbConvertBase.display_data_priority = ["text/markdown", "image/png", "image/jpeg", "text/plain"]
     exporter = MarkdownExporter(config=config, exclude_input_prompt=True, exclude_output_prompt=True)
     markdown, resources = exporter.from_notebook_node(notebook, resources={"unique_key": "figure"})
-    markdown = IMAGE.sub(r"![](\2){width=100%}", markdown)
-    return markdown, dict(resources.get("outputs", {}))
+    # nbconvert's own images have the alternative text "png": no caption; report charts keep theirs
+    markdown = IMAGE.sub(lambda m: m.group(0) if m.group(2) in charts else f"![]({m.group(2)}){{width=100%}}",
+                         markdown)
+    return markdown, {**dict(resources.get("outputs", {})), **charts}
+
+
+def link_appendix(markdown: str, lang: str) -> str:
+    """Give the appendix heading an id and link the text's references to it ("lisas A")."""
+    if lang not in APPENDIX:
+        return markdown
+    start, reference = APPENDIX[lang]
+    heading = re.compile(rf"^(#+ {re.escape(start)}\b.*?)\s*$", re.MULTILINE)
+    if not heading.search(markdown):
+        return markdown
+    markdown = heading.sub(r"\1 {#appendix-a}", markdown, count=1)
+    lines = [line if line.startswith("#") else reference.sub(lambda m: f"[{m.group(0)}](#appendix-a)", line)
+             for line in markdown.split("\n")]
+    return "\n".join(lines)
 
 
 def markdown_to_typst(markdown: str, title: str, lang: str) -> str:
-    """A complete Typst document: our preamble, then pandoc's Typst for the body."""
-    body = pypandoc.convert_text(markdown, "typst", format="markdown", extra_args=["--wrap=preserve", f"--columns={PANDOC_COLUMNS}"])
+    """A complete Typst document: our preamble, then pandoc's Typst for the body.
+
+    The table of contents (sections and subsections) goes before the first section.
+    """
+    body = pypandoc.convert_text(link_appendix(markdown, lang), "typst", format="markdown",
+                                 extra_args=["--wrap=preserve", f"--columns={PANDOC_COLUMNS}"])
+    first = re.search(r"^== ", body, re.MULTILINE)
+    if first is not None:
+        contents = json.dumps(load_texts(lang)("common.contents"), ensure_ascii=False)
+        body = body[:first.start()] + f"#outline(title: {contents}, target: heading.where(level: 2).or(heading.where(level: 3)))\n\n" + body[first.start():]
     preamble = Template((TEMPLATES / "report.typ").read_text(encoding="utf-8"))
     return preamble.substitute(title=json.dumps(title, ensure_ascii=False), lang=json.dumps(lang)) + body
 
