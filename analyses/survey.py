@@ -10,7 +10,8 @@ tests/test_survey.py against tests/reference/survey.R:
   influence values of the estimator are summed per primary sampling unit (PSU), centred
   within each stratum and their between-PSU variance taken "with replacement"
   (n_h / (n_h - 1), times 1 - n_h / N_h when a finite population correction is given).
-  Intervals are Wald intervals with the normal quantile (``confint`` of a ``svystat``).
+  Intervals are Wald intervals with the normal quantile (``confint`` of a ``svystat``);
+  for proportions ``proportion_ci="logit"`` gives ``svyciprop``'s default (logit) interval.
   Missing values are handled as ``na.rm = TRUE`` does: the row stays in the design with
   no weight in the estimate (a domain), so the PSU and stratum structure is kept.
   With ``by`` each group is a domain of the whole design (``svyby``).
@@ -49,6 +50,7 @@ SE_LINEARISATION = "taylor_linearisation_with_replacement"
 SE_LINEARISATION_FPC = "taylor_linearisation_fpc"
 CI_WALD_Z = "wald_z"
 CI_WALD_T = "wald_t_design_df"
+CI_LOGIT_T = "logit_t_design_df"
 
 SURVEY_ID_COLUMNS = ("variable", "level", "by", "group")
 SURVEY_EXTRA_COLUMNS = ("sum_weights", "df", "ddf")
@@ -186,10 +188,27 @@ def _domains(frame: pd.DataFrame, by: str | None):
         yield str(level), (frame[by] == level).to_numpy()
 
 
+def _domain_df(design: SurveyDesign, inside: np.ndarray) -> int:
+    """``degf`` of the design restricted to ``inside`` (R's subset): its PSUs minus its strata."""
+    used = inside & (design.weights > 0)
+    return len(np.unique(design.psu[used])) - len(np.unique(design.strata[used]))
+
+
+def _logit_interval(p: float, se: float, df: int, conf_level: float) -> tuple[float, float]:
+    """``svyciprop(method = "logit")``: expit(logit p -/+ t_df SE(p) / (p (1 - p)))."""
+    if not 0 < p < 1 or df < 1:
+        return np.nan, np.nan
+    half = stats.t.ppf(0.5 + conf_level / 2, df) * se / (p * (1 - p))
+    centre = np.log(p / (1 - p))
+    return float(1 / (1 + np.exp(-(centre - half)))), float(1 / (1 + np.exp(-(centre + half))))
+
+
 def _estimate_rows(
     frame: pd.DataFrame, variables: Sequence[str], design: SurveyDesign, by: str | None,
-    kind: str, conf_level: float,
+    kind: str, conf_level: float, proportion_ci: str = "wald",
 ) -> list[dict]:
+    if proportion_ci not in ("wald", "logit"):
+        raise ValueError("proportion_ci is 'wald' or 'logit'")
     quantile = stats.norm.ppf(0.5 + conf_level / 2)
     rows = []
     for variable in variables:
@@ -212,13 +231,19 @@ def _estimate_rows(
                 scores = w[:, None] * values
                 method = METHOD_TOTAL
             se = np.sqrt(np.diag(design_covariance(design, scores)))
+            logit = kind == "mean" and categorical and proportion_ci == "logit"
+            df = _domain_df(design, inside) if logit else np.nan
             for j, level in enumerate(levels):
+                if logit:
+                    low, high = _logit_interval(estimate[j], se[j], df, conf_level)
+                else:
+                    low, high = estimate[j] - quantile * se[j], estimate[j] + quantile * se[j]
                 rows.append({
                     "variable": variable, "level": level, "by": by, "group": group,
-                    "estimate": estimate[j], "std_error": se[j],
-                    "conf_low": estimate[j] - quantile * se[j], "conf_high": estimate[j] + quantile * se[j],
-                    "n": int(inside.sum()), "sum_weights": sum_w,
-                    "method": method, "ci_method": CI_WALD_Z, "correction": design.se_method,
+                    "estimate": estimate[j], "std_error": se[j], "conf_low": low, "conf_high": high,
+                    "n": int(inside.sum()), "sum_weights": sum_w, "df": df,
+                    "method": method, "ci_method": CI_LOGIT_T if logit else CI_WALD_Z,
+                    "correction": design.se_method,
                 })
     return rows
 
@@ -237,13 +262,17 @@ def survey_frame(rows) -> pd.DataFrame:
 def survey_means(
     frame: pd.DataFrame, variables: Sequence[str], *, weights: str | None = None, strata: str | None = None,
     cluster: str | None = None, fpc: str | None = None, by: str | None = None, conf_level: float = 0.95,
+    proportion_ci: str = "wald",
 ) -> pd.DataFrame:
     """Design-based means (numeric columns) and proportions (each level of a categorical column).
 
     ``n`` is the number of sampled units in the estimate (not missing, in the group).
+    ``proportion_ci="logit"`` gives proportions ``svyciprop``'s default interval instead of
+    the Wald one: symmetric on the logit scale with a t quantile on the design df of the
+    domain (``df``), so it stays inside 0..1 (NaN limits for a proportion of 0 or 1).
     """
     design = _design_for(frame, weights, strata, cluster, fpc)
-    return survey_frame(_estimate_rows(frame, variables, design, by, "mean", conf_level))
+    return survey_frame(_estimate_rows(frame, variables, design, by, "mean", conf_level, proportion_ci))
 
 
 def survey_totals(

@@ -4,7 +4,7 @@ Reference: tests/reference/survey.R -> survey.json, on survey's api samples (exp
 the script to tests/reference/survey_api*.csv): a stratified sample with and without
 fpc, a one-stage cluster sample with fpc, and a stratified cluster design. Covered to
 1e-6 (relative; p-values relative): svymean (numeric, with na.rm, and factor
-proportions), svytotal, svyby domains, svyglm quasibinomial (coefficients, SE, t, p, df,
+proportions), svyciprop's logit interval (overall and per domain), svytotal, svyby domains, svyglm quasibinomial (coefficients, SE, t, p, df,
 confint), svychisq Rao-Scott F (statistic, ndf, ddf, p).
 """
 
@@ -115,3 +115,17 @@ def test_plan_names_the_design_and_is_checked():
     assert (analysis_plan_table(good, books)["part"] == "survey").sum() == 1
     bad = study.model_copy(update={"plan": study.plan.model_copy(update={"survey": SurveyPlan(weights="no_such")})})
     assert any(p.startswith("plan.survey.weights: 'no_such'") for p in plan_problems(bad, books))
+
+
+@pytest.mark.parametrize("key", list(DESIGNS))
+def test_logit_proportion_interval_matches_svyciprop(key):
+    data, design = DESIGNS[key]
+    df, ref = _data(data), REFERENCE[key]
+    overall = survey_means(df, ["sch.wide"], proportion_ci="logit", **design).set_index("level")
+    _close(overall.loc["Yes", ["conf_low", "conf_high"]], ref["ciprop_sch_wide"])
+    assert overall.loc["Yes", "ci_method"] == "logit_t_design_df"
+    assert overall.loc["Yes", "df"] == ref["degf"]
+    by = survey_means(df, ["awards"], by="stype", proportion_ci="logit", **design)
+    yes = by[by["level"] == "Yes"].set_index("group")
+    for i, group in enumerate(["E", "H", "M"]):
+        _close(yes.loc[group, ["conf_low", "conf_high"]], ref["ciprop_awards_by_stype"][i], f"{group}")

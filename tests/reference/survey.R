@@ -12,7 +12,8 @@
 #   clus1       apiclus1, one-stage cluster sample of districts: svydesign(id = ~dnum, weights = ~pw, fpc = ~fpc)
 #   stratclus   apistrat with districts as PSUs nested in strata, no fpc:
 #               svydesign(id = ~dnum, strata = ~stype, weights = ~pw, nest = TRUE)
-# Estimates: svymean (api00, acs.k3 with na.rm = TRUE, sch.wide as proportions), svytotal
+# Estimates: svyciprop(method = "logit") of sch.wide == "Yes" and, per school type (a
+# subset design), of awards == "Yes"; svymean (api00, acs.k3 with na.rm = TRUE, sch.wide as proportions), svytotal
 # (enroll, sch.wide), svyby(~api00, ~stype, svymean), svyglm(sch.wide ~ ell + meals + stype,
 # quasibinomial; glm's convergence tightened to epsilon 1e-14: at the default 1e-8 the clus1
 # SEs stop 1e-5 (relative) short of the converged fit), svychisq(~sch.wide + stype) and svychisq(~awards + stype) (statistic "F").
@@ -66,6 +67,10 @@ for (key in names(designs)) {
                conf_low = unname(ci[, 1]), conf_high = unname(ci[, 2])),
     chisq_sch_wide_stype = chisq(~sch.wide + stype),
     chisq_awards_stype = chisq(~awards + stype),
+    ciprop_sch_wide = as.numeric(attr(svyciprop(~I(sch.wide == "Yes"), d, method = "logit"), "ci")),
+    ciprop_awards_by_stype = lapply(c("E", "H", "M"), function(s) {
+      as.numeric(attr(svyciprop(~I(awards == "Yes"), subset(d, stype == s), method = "logit"), "ci"))
+    }),
     degf = degf(d)
   )
 }
