@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from kmodes.kmodes import KModes
 from kmodes.kprototypes import KPrototypes
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score
@@ -23,6 +22,7 @@ from sklearn.metrics import adjusted_rand_score
 from analyses.threads import one_blas_thread
 from personas.encoding import IndicatorMatrix
 from personas.fitting import LcaSolution, fit_latent_classes, posterior
+from personas.modes import kmodes_fit
 from personas.quality import quality_frame
 
 STABLE_JACCARD = 0.75
@@ -96,8 +96,8 @@ def kmodes_labels(indicators: IndicatorMatrix, k: int, seed: int = 1, n_init: in
     k-prototypes when scale scores are present (missing scores set to the column mean)."""
     codes = np.where(np.isnan(indicators.categorical), -1, indicators.categorical).astype(int)
     if indicators.continuous.shape[1] == 0:
-        model = KModes(n_clusters=k, init="Huang", n_init=n_init, random_state=seed)
-        return model.fit_predict(codes)
+        # personas/modes.py: the kmodes package's KModes(init="Huang").fit_predict, same labels, array steps
+        return kmodes_fit(codes, k, n_init=n_init, seed=seed).labels
     scores = indicators.continuous
     scores = np.where(np.isnan(scores), np.nanmean(scores, axis=0), scores)
     mixed = np.hstack([scores, codes]).astype(object)
