@@ -288,17 +288,25 @@ def kendall_tau_b(x: np.ndarray, y: np.ndarray) -> dict:
     return {"tau_b": tau, "statistic": float(z), "p_value": float(2 * stats.norm.sf(abs(z)))}
 
 
-def _table_row(pair: pd.DataFrame, factor: str, outcome: str, replicates: int, seed: int, fisher: bool = False) -> dict:
+def _table_row(
+    pair: pd.DataFrame, factor: str, outcome: str, replicates: int, seed: int, fisher: bool = False,
+    conf_level: float = 0.95,
+) -> dict:
+    from analyses.contingency import cramers_v as cramers_v_interval
+
     table = pd.crosstab(pair[factor], pair[outcome]).to_numpy()
     test = table_test(table, replicates, seed, fisher)
     raw, corrected = cramers_v(table)
+    interval = cramers_v_interval(table, conf_level, adjust=True, alternative="two.sided")
     return {
         **test,
         "estimate": corrected,
+        "conf_low": interval.get("conf_low", np.nan),
+        "conf_high": interval.get("conf_high", np.nan),
         "effect_size_name": "cramers_v_bias_corrected_bergsma",
         "cramers_v_raw": raw,
         "cramers_v_corrected": corrected,
-        "ci_method": "none",
+        "ci_method": interval.get("ci_method", "none"),
         "correction": "none",
     }
 
@@ -316,7 +324,7 @@ def _association_row(
 ) -> dict:
     """Test and effect size of one factor; the dispatch table of the module docstring."""
     if factor_type == "binary" and outcome_type == "binary":
-        row = _table_row(pair, factor, outcome, replicates, seed, fisher)
+        row = _table_row(pair, factor, outcome, replicates, seed, fisher, conf_level)
         table = _two_by_two(pair, factor, outcome)
         odds_ratio, _, low, high = _wald_odds_ratio(table, conf_level)
         return {
@@ -329,7 +337,7 @@ def _association_row(
             **({"conf_low": np.nan, "conf_high": np.nan, "warning": ZERO_CELL} if (table == 0).any() else {}),
         }
     if factor_type == "nominal":
-        return _table_row(pair, factor, outcome, replicates, seed, fisher)
+        return _table_row(pair, factor, outcome, replicates, seed, fisher, conf_level)
     if outcome_type == "binary":
         o_low, o_high = _binary_levels(pair[outcome], "a binary outcome")
         codes = _ordered_codes(pair[factor], factor)
@@ -379,8 +387,9 @@ def associations(
 
     ``factors`` maps column name to its type (binary / nominal / ordinal /
     continuous). Columns: ``outcome``, ``factor``, ``factor_type``; ``estimate`` the
-    headline effect size named in ``effect_size_name`` (``conf_low``/``conf_high`` only
-    for the odds ratio); ``statistic`` the test statistic (chi-square, U or z; none
+    headline effect size named in ``effect_size_name`` (``conf_low``/``conf_high`` for
+    the odds ratio, and for Cramér's V the two-sided noncentral chi-square interval of
+    :func:`analyses.contingency.cramers_v`); ``statistic`` the test statistic (chi-square, U or z; none
     for Fisher's tests);
     ``p_value`` the test's p and ``p_adjusted`` the Benjamini-Hochberg p across all
     factors of this call; ``test`` the test used (a code of ``analyses.methods``, never

@@ -64,7 +64,8 @@ def test_fisher_beyond_the_budget_is_monte_carlo_and_says_so():
 @pytest.mark.parametrize("key", list(CASES))
 def test_cramers_v_matches_effectsize(key):
     _, _, _, table = _table(key)
-    for block, kwargs in (("v", {}), ("v_two", {"adjust": False, "alternative": "two.sided"})):
+    for block, kwargs in (("v", {}), ("v_two", {"adjust": False, "alternative": "two.sided"}),
+                          ("v_adj_two", {"alternative": "two.sided"})):
         ref = REFERENCE[key][block]
         result = cramers_v(table, **kwargs)
         assert result["estimate"] == pytest.approx(ref["estimate"], rel=1e-6, abs=1e-12)
@@ -103,3 +104,8 @@ def test_associations_use_fisher_on_request():
         expected = fisher_test(pd.crosstab(df[factor], df["am"]))["p_value"]
         assert requested.loc[factor, "p_value"] == pytest.approx(expected, rel=1e-12)
     assert requested.loc["vs", "p_value"] == pytest.approx(REFERENCE["am_vs"]["fisher_p"], rel=1e-9)
+    ref = REFERENCE["cyl_gear"]["v_adj_two"]  # cyl x am is not in the reference; cyl x gear is
+    screen = associations(df, "gear", {"cyl": "nominal"}, outcome_type="ordinal").set_index("factor")
+    assert screen.loc["cyl", "estimate"] == pytest.approx(ref["estimate"], rel=1e-6)
+    assert [screen.loc["cyl", "conf_low"], screen.loc["cyl", "conf_high"]] == pytest.approx(ref["exact"], rel=1e-6)
+    assert screen.loc["cyl", "ci_method"] == "noncentral_chisq_inversion_two_sided"

@@ -7,8 +7,8 @@
 # (2 x 2), cyl x gear (3 x 3), cyl x carb (3 x 6); datasets::infert education x induced
 # (3 x 3, n = 248), education x parity (3 x 6).
 # fisher.test (exact network algorithm, workspace 2e8; 2 x 2: conditional MLE OR and its CI);
-# effectsize::cramers_v with its defaults (adjust = TRUE, alternative = "greater") and
-# two-sided, unadjusted; the noncentral chi-square limits also as exact roots (uniroot,
+# effectsize::cramers_v with its defaults (adjust = TRUE, alternative = "greater"),
+# two-sided unadjusted, and two-sided adjusted (the association screen's interval); the noncentral chi-square limits also as exact roots (uniroot,
 # tol 1e-13), since effectsize finds them by optim (~1e-5).
 suppressPackageStartupMessages({library(effectsize); library(jsonlite)})
 
@@ -41,11 +41,14 @@ block <- function(x, y) {
   f <- fisher.test(tab, workspace = 2e8)
   v_default <- cramers_v(tab)
   v_two <- cramers_v(tab, adjust = FALSE, alternative = "two.sided")
+  v_adj_two <- cramers_v(tab, alternative = "two.sided")
   out <- list(table = unclass(unname(as.matrix(tab))), fisher_p = f$p.value,
               v = list(estimate = v_default$Cramers_v_adjusted, conf_low = v_default$CI_low,
                        conf_high = v_default$CI_high, exact = exact_v(tab, TRUE, 0.95, "greater")),
               v_two = list(estimate = v_two$Cramers_v, conf_low = v_two$CI_low,
-                           conf_high = v_two$CI_high, exact = exact_v(tab, FALSE, 0.95, "two.sided")))
+                           conf_high = v_two$CI_high, exact = exact_v(tab, FALSE, 0.95, "two.sided")),
+              v_adj_two = list(estimate = v_adj_two$Cramers_v_adjusted, conf_low = v_adj_two$CI_low,
+                               conf_high = v_adj_two$CI_high, exact = exact_v(tab, TRUE, 0.95, "two.sided")))
   if (all(dim(tab) == 2)) {
     out$odds_ratio <- unname(f$estimate); out$conf_low <- f$conf.int[1]; out$conf_high <- f$conf.int[2]
   }
