@@ -22,11 +22,15 @@ import os
 import tempfile
 import time
 import unicodedata
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
 from dagster import AssetExecutionContext
+
+# backfill_policy is marked beta; the municipality reports use the single-run policy on purpose.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 from pipelines import warehouse
 from pipelines.assets.common import DEPS_TAG, meta_key, output_key

@@ -107,10 +107,12 @@ class Coordinator:
         wanted += [("county", self.county, ALL), ("study", ALL, ALL)]
         return [k for k in wanted if k in rows.index]
 
-    def show(self, header, rows, kinds, caption: str, note: str = "") -> None:
+    def show(self, header, rows, kinds, caption: str, note: str = "", not_counts=()) -> None:
+        """Display a table of published strings; ``not_counts``: per column, True where its
+        numbers count no one (rates, effects), so the disclosure audit leaves them alone."""
         formatted = [[self._localise(cell, kind) for cell, kind in zip(row, kinds)] for row in rows]
         _display(ReportTable(tuple(header), tuple(tuple(r) for r in formatted), tuple(kinds), caption=caption,
-                             note=note))
+                             note=note, not_counts=tuple(not_counts)))
 
     def _localise(self, cell: str, kind: str) -> str:
         if kind == "count" and cell.isdigit():
@@ -266,7 +268,8 @@ class Coordinator:
                 self.show([self.text("place"), self.text("services.need"), self.text("count"),
                            self.text("services.need_per_1000"), self.text("services.places_per_1000"),
                            self.text("services.reading")], body, ["text", "text", "count", "number", "number", "text"],
-                          caption=self.text("services.gaps_caption"), note=self.report.text("common.suppression_note"))
+                          caption=self.text("services.gaps_caption"), note=self.report.text("common.suppression_note"),
+                          not_counts=(False, False, False, True, True, False))
         return True
 
     @staticmethod
@@ -303,7 +306,7 @@ class Coordinator:
                          self.text("pilot.few") if isinstance(record.warning, str) and record.warning else ""])
         self.show([self.text("pilot.outcome"), self.text("place"), self.text("pilot.did"), self.text("ci"),
                    self.text("pilot.warning")], body, ["text", "text", "number", "text", "text"],
-                  caption=self.text("pilot.caption"))
+                  caption=self.text("pilot.caption"), not_counts=(False, False, True, False, False))
         return True
 
 
