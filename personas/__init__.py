@@ -13,6 +13,7 @@ from personas.encoding import IndicatorMatrix, encode_indicators, encode_like
 from personas.fitting import LcaFit, LcaSolution, fit_latent_classes, posterior
 from personas.quality import quality_table
 from personas.selection import choose_k, indicator_rows, no_fit_rows, selection_table, usable_indicators
+from personas.progress import reporting, with_progress
 from personas.stability import bootstrap_stability, kmodes_agreement
 
 __all__ = [
@@ -31,7 +32,9 @@ __all__ = [
     "persona_profiles",
     "posterior",
     "quality_table",
+    "reporting",
     "selection_table",
     "stepmix_model",
     "usable_indicators",
+    "with_progress",
 ]

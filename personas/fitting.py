@@ -22,11 +22,14 @@ from analyses.threads import one_blas_thread
 from analyses.tidy import tidy_frame
 from personas import em
 from personas.encoding import IndicatorMatrix
+from personas.progress import report
 
 #: Two final runs whose log-likelihoods differ by less than this reached the same maximum.
 REPLICATION_TOLERANCE = 0.01
 #: Upper bound on n x k x starts held in one batch (memory, cache).
 BATCH_CELLS = 4_000_000
+#: Final EM runs report how they go every this many iterations (personas/progress.py).
+PROGRESS_EVERY = 100
 FIT_METHOD = "latent class EM (StepMix categorical_nan/continuous_nan, full-information ML)"
 
 
@@ -87,7 +90,15 @@ def _short_runs(data: em.EngineData, n_classes: int, seeds: np.ndarray, short_it
 
 @one_blas_thread
 def _final_runs(data: em.EngineData, state: em.EmState, max_iter: int, abs_tol: float) -> tuple[em.EmState, np.ndarray]:
-    state = em.run(data, state, max_iter - int(state.iterations.min()), abs_tol)
+    k = state.parameters.weights.shape[1]
+    left = max_iter - int(state.iterations.min())
+    while left > 0 and not state.converged.all():  # in steps, to say how a long run goes
+        step = min(PROGRESS_EVERY, left)
+        state = em.run(data, state, step, abs_tol)
+        left -= step
+        if left > 0 and not state.converged.all():
+            report(f"latent classes k={k}: {int(state.iterations.max())} EM iterations, "
+                   f"{int((~state.converged).sum())} of {len(state.converged)} final runs still improving")
     return state, em.log_likelihood(data, state.parameters)
 
 
@@ -177,7 +188,14 @@ def fit_latent_classes(
     short_states = parallel(delayed(_short_runs)(data, k, s, short_iter, abs_tol) for k, s in tasks)
     by_k = {k: _merge([st for (kk, _), st in zip(tasks, short_states) if kk == k]) for k in ks}
     chosen = {k: np.argsort(-by_k[k].previous_average_ll, kind="stable")[:n_final] for k in ks}
-    finals = parallel(delayed(_final_runs)(data, _subset(by_k[k], chosen[k]), max_iter, abs_tol) for k in ks)
+    report(f"latent classes: {n_init} short runs of {short_iter} iterations done for k = {k_min}..{k_max}")
+    finals = []
+    for k, final in zip(ks, Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(_final_runs)(data, _subset(by_k[k], chosen[k]), max_iter, abs_tol) for k in ks)):
+        finals.append(final)
+        state = final[0]
+        report(f"latent classes k={k}: {len(state.converged)} final runs, {int(state.converged.sum())} converged, "
+               f"at most {int(state.iterations.max())} iterations")
 
     solutions: dict[int, LcaSolution] = {}
     rows = []

@@ -47,6 +47,7 @@ from personas import (
     quality_table,
     selection_table,
     usable_indicators,
+    with_progress,
 )
 from personas import cards
 from personas.cards import OVERRIDE_KEYS
@@ -310,7 +311,7 @@ def persona_results_asset(context: AssetExecutionContext, study: StudyResource):
         order = [c for c in ("pupil_id", "wave") if c in rows.columns]
         rows = rows.sort_values(order, ignore_index=True) if order else rows
         overrides = load_overrides(study.path().parent / f"{config.study}.personas.yaml")
-        run = persona_tables(rows, codebook, plan, seed, wave, overrides=overrides, study=config)
+        run = with_progress(context.log.info, persona_tables, rows, codebook, plan, seed, wave, overrides=overrides, study=config)
         log_decisions(run, context.log.warning)
     write_tables(config.db_path, run.tables)
     context.log.info("persona results written")
@@ -328,6 +329,7 @@ def persona_results_asset(context: AssetExecutionContext, study: StudyResource):
 
 persona_report = report_asset(
     "personas",
-    deps=[*(["results", name] for name in RESULT_TABLES), meta_key("provenance")],
+    deps=[*(["results", name] for name in RESULT_TABLES), meta_key("provenance"),
+          ["results", "published_family"]],  # the family table its municipality counts come from
     description="The persona cards (size, distinguishing characteristics, outcomes, places, support), et and en.",
 )
