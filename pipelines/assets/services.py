@@ -218,7 +218,8 @@ RESULT_TABLES = ("specialists_counts", "specialists_workload", "specialists_shar
 
 services_report = report_asset(
     "services",
-    deps=[*(["results", name] for name in RESULT_TABLES), meta_key("provenance")],
+    deps=[*(["results", name] for name in RESULT_TABLES), meta_key("provenance"),
+          ["results", "published_family"]],  # the family table its municipality counts come from
     description=("Specialists and services: who works with children, cooperation matrix and network, services "
                  "and need against supply per municipality, et and en; says what cannot be shown."),
     tags={DEPS_TAG: "any"},

@@ -314,3 +314,23 @@ def _display(obj) -> None:
     from IPython.display import display
 
     display(obj)
+
+
+def show_family(report: Report, family: str, header: dict[str, str], *, caption: str, note: str = "") -> bool:
+    """Show one family from ``results.published_family`` as one table (study, counties, municipalities).
+
+    For the study-wide reports: they publish the family's counts exactly as the KOV and county
+    reports do, so no report of the family gives back what another hides. ``header`` maps
+    ``place`` and the family's columns to their labels, in display order. False (nothing
+    shown) when the study has no such family yet: the caller shows its own table then.
+    """
+    coordinator = Coordinator(report, county=ALL)
+    if family not in coordinator.families(family):
+        return False
+    rows = family_rows(coordinator.cells, family)
+    order = {"study": 0, "county": 1, "municipality": 2}
+    keys = sorted(rows.index, key=lambda k: (order[k[0]], k[1], k[2]))
+    columns = [c for c in header if c != "place"]
+    body = [[coordinator.place_label(k), *[coordinator.count_cell(rows, k, c) for c in columns]] for k in keys]
+    coordinator.show(list(header.values()), body, ["text", *["count"] * len(columns)], caption=caption, note=note)
+    return True
