@@ -6,9 +6,9 @@ Fisher p-values to 1e-8 relative (R's network algorithm is exact too); the 2 x 2
 conditional MLE odds ratio and its CI to 1e-4 relative (R solves them by uniroot at its
 default tolerance, 1.2e-4; scipy to full precision: R's OR is 1.9560554, ours 1.9560386).
 The 3 x 6 education x parity table (n = 248) is beyond the default enumeration budget:
-it falls back to Monte Carlo, named in the row (R needs workspace = 2e8 for it). Cramér's V to 1e-6; its CI limits to 1e-6
-of the exact noncentral chi-square roots (uniroot in R) and to 1e-4 of effectsize's optim
-limits.
+it falls back to Monte Carlo, named in the row (R needs workspace = 2e8 for it).
+Cramér's V to 1e-6; its CI limits to 1e-6 of the exact noncentral chi-square roots
+(uniroot in R) and to 1e-4 of effectsize's optim limits.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ Reference: tests/reference/survey.R -> survey.json, on survey's api samples (exp
 the script to tests/reference/survey_api*.csv): a stratified sample with and without
 fpc, a one-stage cluster sample with fpc, and a stratified cluster design. Covered to
 1e-6 (relative; p-values relative): svymean (numeric, with na.rm, and factor
-proportions), svyciprop's logit interval (overall and per domain), svytotal, svyby domains, svyglm quasibinomial (coefficients, SE, t, p, df,
-confint), svychisq Rao-Scott F (statistic, ndf, ddf, p).
+proportions), svyciprop's logit interval (overall and per domain), svytotal, svyby
+domains, svyglm quasibinomial (coefficients, SE, t, p, df, confint), svychisq Rao-Scott
+F (statistic, ndf, ddf, p).
 """
 
 from __future__ import annotations
