@@ -5,6 +5,11 @@ render the same on every machine; no chart junk), PNG bytes without the matplotl
 version or a date in their metadata so the same data give the same bytes, and bar
 charts that apply the same small-cell rule as the tables: a bar of 1..min_cell-1
 people is not drawn but marked ``<min_cell``.
+
+Numbers on the axes are written as the tables write them (``tables.format_number``:
+decimal comma and spaced thousands in Estonian) when a figure is frozen with its
+language (``report_figure(fig, alt, lang)``); an odds-ratio axis gets plain ticks
+(0,5 1 2), not powers of ten (``odds_ratio_axis``). Chart text is never below 8 pt.
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ matplotlib.use("Agg")
 
 import matplotlib.container  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from pipelines.privacy.cells import CHART_VALUE_SEPARATOR, CHART_VALUES_ATTRIBUTE  # noqa: E402
-from pipelines.render.tables import PublishedCounts  # noqa: E402
+from pipelines.render.tables import PublishedCounts, format_number  # noqa: E402
 
 #: The chart style: readable at print size, no top/right frame, fixed SVG id salt.
 STYLE: dict[str, object] = {
@@ -100,8 +106,65 @@ class ReportFigure:
         return self.alt
 
 
-def report_figure(fig: matplotlib.figure.Figure, alt: str) -> ReportFigure:
-    """Freeze a matplotlib figure into a :class:`ReportFigure` and close it."""
+#: The smallest chart text (points at the figure's size; figures are at most 7 in wide).
+MIN_FONT_SIZE = 8
+#: Odds-ratio ticks a reader knows: the 1-2-5 series.
+ODDS_RATIO_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
+
+
+def tick_decimals(values: Sequence[float]) -> int:
+    """The fewest decimals that write every tick exactly (0,25 needs 2, 0,5 needs 1)."""
+    for decimals in range(7):
+        if all(abs(round(v, decimals) - v) < 1e-9 * max(1.0, abs(v)) for v in values):
+            return decimals
+    return 6
+
+
+class LocaleFormatter(matplotlib.ticker.Formatter):
+    """Tick labels by ``tables.format_number`` in the report's language, one decimal count per axis."""
+
+    def __init__(self, lang: str, each: bool = False) -> None:
+        self.lang = lang
+        self.each = each  # each tick its own decimals (0,5 1 2 on a log axis), else one count per axis
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        shown = [x] if self.each else [v for v in getattr(self, "locs", []) if np.isfinite(v)] or [x]
+        return format_number(float(x), self.lang, tick_decimals(shown))
+
+
+def localise_axes(fig: matplotlib.figure.Figure, lang: str) -> None:
+    """Every numeric axis of ``fig`` labelled as the tables write numbers in ``lang``.
+
+    Axes with category labels (fixed tick texts) and log axes set by
+    :func:`odds_ratio_axis` keep their labels.
+    """
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            formatter = axis.get_major_formatter()
+            if axis.get_scale() == "linear" and isinstance(formatter, matplotlib.ticker.ScalarFormatter):
+                axis.set_major_formatter(LocaleFormatter(lang))
+
+
+def odds_ratio_axis(ax: matplotlib.axes.Axes, lang: str) -> None:
+    """A log-scaled x axis of odds ratios with plain ticks (0,5 1 2 5), written as the tables write them."""
+    ax.set_xscale("log")
+    low, high = ax.get_xlim()
+    ticks = [t for t in ODDS_RATIO_TICKS if low <= t <= high]
+    if len(ticks) > 7:  # a wide range: 1 and the tenfolds, halves and doubles
+        ticks = [t for t in ticks if t in (0.01, 0.1, 0.5, 1.0, 2.0, 10.0, 100.0)]
+    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.xaxis.set_major_formatter(LocaleFormatter(lang, each=True))
+    ax.set_xlim(low, high)
+
+
+def report_figure(fig: matplotlib.figure.Figure, alt: str, lang: str | None = None) -> ReportFigure:
+    """Freeze a matplotlib figure into a :class:`ReportFigure` and close it.
+
+    With ``lang``, numeric axes are labelled in that language (:func:`localise_axes`).
+    """
+    if lang is not None:
+        localise_axes(fig, lang)
     try:
         return ReportFigure(png=png_bytes(fig), alt=alt, values=chart_values(fig))
     finally:
@@ -117,6 +180,7 @@ def horizontal_bars(
     xlabel: str,
     published: PublishedCounts,
     alt: str,
+    lang: str | None = None,
 ) -> ReportFigure:
     """Grouped horizontal bars of counts, one group per ``category`` row.
 
@@ -137,10 +201,10 @@ def horizontal_bars(
             ax.barh(offsets, values, height=height * 0.95, color=PALETTE[i % len(PALETTE)], label=label)
             for y, mark in zip(offsets, marks, strict=True):
                 if mark:
-                    ax.text(0, y, f" {mark}", va="center", ha="left", fontsize=7)
+                    ax.text(0, y, f" {mark}", va="center", ha="left", fontsize=MIN_FONT_SIZE)
         ax.set_yticks(positions, [str(c) for c in frame[category]])
         ax.set_xlabel(xlabel)
         ax.tick_params(axis="y", length=0)
         if n_series > 1:
             ax.legend(frameon=False, loc="lower right")
-        return report_figure(fig, alt)
+        return report_figure(fig, alt, lang)

@@ -44,11 +44,26 @@ KNOWN_TOTAL = "__known_total__"
 
 
 def format_number(value: float, lang: str, decimals: int = 0) -> str:
-    """A number in the language's convention: Estonian writes ``1 234,5``, English ``1,234.5``."""
+    """A number in the language's convention: Estonian writes ``1 234,5``, English ``1,234.5``.
+
+    A value that rounds to zero is written without a sign (never ``-0,00``). Charts use
+    the same function for their axes (:mod:`pipelines.render.figures`).
+    """
+    if round(value, decimals) == 0:
+        value = 0.0
     text = f"{value:,.{decimals}f}"
     if lang == "et":
         return text.replace(",", "\u00a0").replace(".", ",")
     return text
+
+
+def format_p(value: float, lang: str) -> str:
+    """A p-value with three decimals, below 0.001 as ``<0,001`` (``<0.001``), never ``0,000``."""
+    if value is None or not math.isfinite(value):
+        return NOT_AVAILABLE
+    if value < 0.001:
+        return "<" + format_number(0.001, lang, 3)
+    return format_number(value, lang, 3)
 
 
 def format_date(iso_date: str, lang: str) -> str:
