@@ -68,3 +68,39 @@ def test_multi_select_family_without_row_total():
     assert family.passed
     assert family.suppressed.at[("municipality", "A", "a1"), "r1"]
     assert family.suppressed.at[("county", "B", ALL), "r2"]  # a county of one KOV: its row is the KOV's
+
+
+def test_published_family_from_results_tables(tmp_path):
+    """results.descriptives -> results.published_family: the constructed leak is closed end to end."""
+    import duckdb
+
+    from pipelines.privacy.family import audit_family
+    from pipelines.render.family_tables import audit_published, family_rows, published_family
+
+    counts = {("A", "a1"): (2, 30), ("A", "a2"): (6, 40), ("A", "a3"): (7, 25), ("B", "b1"): (9, 20), ("B", "b2"): (8, 33)}
+    rows = []
+    for (county, municipality), (yes, no) in counts.items():
+        for level, count in (("1", yes), ("0", no)):
+            rows.append({"instrument": "pupils", "outcome": "left", "geography": "municipality", "wave": "w1",
+                         "county": county, "municipality": municipality, "variable": "flag_x", "level": level,
+                         "count": float(count), "n": yes + no, "n_missing": 0, "method": "proportion",
+                         "estimate": count / (yes + no), "conf_low": 0.0, "conf_high": 1.0})
+    con = duckdb.connect(str(tmp_path / "study.duckdb"))
+    for schema in ("results", "meta"):
+        con.execute(f"CREATE SCHEMA {schema}")
+    con.register("d", pd.DataFrame(rows))
+    con.execute("CREATE TABLE results.descriptives AS SELECT * FROM d")
+    con.register("s", pd.DataFrame([{"instrument": "pupils", "indicator": "flag_x", "indicator_type": "flag"}]))
+    con.execute("CREATE TABLE results.screening AS SELECT * FROM s")
+    con.register("m", pd.DataFrame([{"county": c, "municipality": m} for c, m in counts]))
+    con.execute("CREATE TABLE meta.municipalities AS SELECT * FROM m")
+    cells, summary = published_family(con, MIN_CELL)
+    assert summary["passed"].all() and audit_published(cells, MIN_CELL) == []
+    wide = family_rows(cells, "descriptives/pupils/w1/flag_x")
+    assert wide.at[("municipality", "A", "a1"), "1__mark"] == "<5"
+    # what a reader sees, audited over every line of the family: nothing pinned
+    values = constructed().rename(columns={"yes": "1", "no": "0"})
+    values = values.assign(__missing=0.0)[["0", "1", "__missing", "total"]]
+    hidden = wide[[f"{c}__mark" for c in values.columns]].ne("").set_axis(values.columns, axis=1).loc[values.index]
+    primary = (values >= 1) & (values < MIN_CELL)
+    assert audit_family(values, hidden, primary, MIN_CELL)["protected"].all()
