@@ -79,6 +79,9 @@ def check_study(study: Study, codebooks: dict[str, Codebook]) -> list[Problem]:
         problems.append(Problem("error", f"{sf}: secret", f"the key cannot be used ({type(exc).__name__}): "
                                 "make a new one with `mapstudy key new --out FILE`"))
 
+    # privacy.keep: each name must be a quasi-identifier a shareable table releases
+    problems += _keep_problems(study, codebooks, sf)
+
     # two files of one instrument, wave and county: the same people twice, kept once
     seen: dict[tuple, int] = {}
     for i, item in enumerate(study.inputs):
@@ -167,6 +170,21 @@ def check_study(study: Study, codebooks: dict[str, Codebook]) -> list[Problem]:
                 f"'{column}' needs {', '.join(absent)}, absent from every {instrument} file")
         problems.append(_plan_problem(f"{sf}: {key}", key, what))
     return problems
+
+
+def _keep_problems(study: Study, codebooks: dict[str, Codebook], sf: str) -> list[Problem]:
+    """A warning per ``privacy.keep`` name that no shareable table has as a released quasi-identifier."""
+    from pipelines.privacy.shareable import quasi_identifiers, shared_instruments
+
+    released: set[str] = set()
+    for name in shared_instruments(codebooks):
+        cb = codebooks[name]
+        candidates = ["county", "birth_year", "age", *cb.variables, *(f"{v}_id" for v in cb.variables)]
+        released |= set(quasi_identifiers(cb, candidates))
+    released -= {c for c, how in study.privacy.share_recoding.items() if how == "drop"}
+    return [Problem("warning", f"{sf}: privacy.keep", f"'{c}' is not a quasi-identifier any shareable table "
+                    f"releases (choose from {', '.join(sorted(released))}): nothing to keep")
+            for c in study.privacy.keep if c not in released]
 
 
 def _plan_problem(where: str, key: str, what: str) -> Problem:

@@ -103,3 +103,14 @@ def test_demo_keeps_the_municipality_of_95_percent_of_pupil_records(tmp_path):
     plain, kept = _check_keep(study, books, "pupils")
     assert kept.survived["municipality"] >= 0.95 > plain.survived["municipality"]
     assert kept.records_removed <= plain.records_removed
+
+
+def test_check_warns_of_a_kept_name_no_shareable_table_releases(small_study):
+    from pipelines.study_check import check_study
+
+    study, books, _ = small_study
+    problems = check_study(_with_keep(study, ["municipality", "no_such_key", "school_id"]), books)
+    keep = [p for p in problems if "privacy.keep" in str(p)]
+    assert len(keep) == 2 and all(p.level == "warning" for p in keep)
+    assert any("'no_such_key'" in str(p) for p in keep) and any("'school_id'" in str(p) for p in keep)
+    assert not [p for p in check_study(study, books) if "privacy.keep" in str(p)]
