@@ -334,7 +334,7 @@ def run(study_file: Path = StudyOption,
 @_guarded
 def demo(pupils: int = typer.Option(3000, min=50, max=1_000_000), seed: int = typer.Option(20231)) -> None:
     """Generate the demo study and run everything on it."""
-    synth(DEMO_STUDY, pupils, seed)
+    synth(DEMO_STUDY, pupils, seed, shape=None, out=None)  # called as a function: no typer defaults
     run(DEMO_STUDY, accept_partial=False)
 
 
