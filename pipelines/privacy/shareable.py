@@ -25,6 +25,15 @@ within one wave is k different pupils (without the wave, one pupil's two waves c
 fill a class). Derived columns are recomputed from the protected values, so a derived
 copy of a quasi-identifier (``male`` from ``sex``) is suppressed with it.
 
+With ``privacy.keep`` (the keys the researchers need most, e.g. the municipality) step 1 is
+followed by a search of the generalisation lattice (pipelines/privacy/lattice.py): each key
+may be coarsened further, up to dropped, and the node with the least information loss that
+leaves at most ``privacy.max_suppressed_share`` of the records below k is taken, the kept
+keys at the study's own recoding where any such node allows; step 2 then gives up the kept
+keys last. ``survived`` (in ``meta.disclosure`` as ``survived_share``) says for every key,
+with or without ``keep``, the share of records whose released value is the study's recoding
+of theirs.
+
 Linked waves: a shareable table keeps its pupil pseudonym so that baseline and follow-up
 (or pre and post) still link, and so an attacker sees each pupil's keys in every wave at
 once (grade stage 4-6 at baseline and 7-9 at follow-up picks out who was in grade 6).
