@@ -5,8 +5,9 @@ and datasets::infert (the counts are stored in the JSON and rebuilt here from rd
 Fisher p-values to 1e-8 relative (R's network algorithm is exact too); the 2 x 2
 conditional MLE odds ratio and its CI to 1e-4 relative (R solves them by uniroot at its
 default tolerance, 1.2e-4; scipy to full precision: R's OR is 1.9560554, ours 1.9560386).
-The 3 x 6 education x parity table (n = 248) is beyond the default enumeration budget:
-it falls back to Monte Carlo, named in the row (R needs workspace = 2e8 for it).
+The 3 x 6 education x parity table (n = 248) is beyond the default work budget: it falls
+back to Monte Carlo, named in the row (R needs workspace = 2e8 for it). The network
+algorithm also equals brute-force enumeration on random small tables (1e-9).
 Cramér's V to 1e-6; its CI limits to 1e-6 of the exact noncentral chi-square roots
 (uniroot in R) and to 1e-4 of effectsize's optim limits.
 """
@@ -54,7 +55,7 @@ def test_fisher_matches_fisher_test(key):
 
 def test_fisher_beyond_the_budget_is_monte_carlo_and_says_so():
     _, _, _, table = _table("education_parity")
-    result = fisher_test(table, replicates=999, seed=3)
+    result = fisher_test(table, replicates=999, seed=3, max_work=200_000)
     assert result["method"] == "fisher_monte_carlo" and result["warning"] == "exact_enumeration_infeasible_monte_carlo"
     # R's exact p is 3.9e-8: no simulated table is as extreme, p = 1 / (B + 1)
     assert REFERENCE["education_parity"]["fisher_p"] < 1e-7
@@ -109,3 +110,37 @@ def test_associations_use_fisher_on_request():
     assert screen.loc["cyl", "estimate"] == pytest.approx(ref["estimate"], rel=1e-6)
     assert [screen.loc["cyl", "conf_low"], screen.loc["cyl", "conf_high"]] == pytest.approx(ref["exact"], rel=1e-6)
     assert screen.loc["cyl", "ci_method"] == "noncentral_chisq_inversion_two_sided"
+
+
+def test_network_p_equals_brute_force_enumeration_on_random_small_tables():
+    import itertools
+    import math
+
+    from scipy import special
+
+    from analyses.contingency import _exact_rxc_p
+
+    rng = np.random.default_rng(1)
+    checked = 0
+    while checked < 12:
+        table = rng.integers(0, 6, size=(rng.integers(2, 4), rng.integers(3, 5)))
+        rows, cols, n = table.sum(axis=1), table.sum(axis=0), int(table.sum())
+        if (rows == 0).any() or (cols == 0).any():
+            continue
+        log_fact = special.gammaln(np.arange(n + 2) + 1.0)
+        observed = log_fact[table].sum()
+        extreme = 0.0
+        for first in itertools.product(*[range(c + 1) for c in cols]):
+            if sum(first) != rows[0]:
+                continue
+            rest = cols - np.array(first)
+            tables = [np.array([first, rest])] if rows.size == 2 else [
+                np.array([first, second, rest - np.array(second)])
+                for second in itertools.product(*[range(c + 1) for c in rest])
+                if sum(second) == rows[1] and (rest - np.array(second) >= 0).all()]
+            for candidate in tables:
+                s = log_fact[candidate].sum()
+                if s >= observed - math.log(1 + 1e-7):
+                    extreme += math.exp(log_fact[rows].sum() + log_fact[cols].sum() - log_fact[n] - s)
+        assert _exact_rxc_p(table, 10**8) == pytest.approx(extreme, rel=1e-9)
+        checked += 1
