@@ -49,6 +49,51 @@ FIGURE = re.compile(r'<figure([^>]*)><img ([^>]*?)alt="([^"]*)"([^>]*)></figure>
 APPENDIX = {"et": ("Lisa A", re.compile(r"\blisas A\b")), "en": ("Appendix A", re.compile(r"\bAppendix A\b"))}
 
 
+#: A cell that reads as a number, a range or a p-value (already written in the language's
+#: convention): such text columns are right-aligned like the count columns.
+NUMERIC_TEXT = re.compile(r"^(?:[<>≤≥]\s?)?[-−+]?[\d\u00a0\u202f ]*\d(?:[.,]\d+)?\s?%?"
+                          r"(?:\s?(?:…|–|-)\s?[-−+]?[\d\u00a0\u202f ]*\d(?:[.,]\d+)?\s?%?)?"
+                          r"(?:\s\((?:[-−+]?[\d\u00a0\u202f ]*\d(?:[.,]\d+)?)\s?…\s?(?:[-−+]?[\d\u00a0\u202f ]*\d(?:[.,]\d+)?)\))?$")
+#: Cells a numeric column may hold besides numbers: not available, suppressed, hidden share.
+NUMERIC_BLANKS = frozenset({"", "–", "x", "…"})
+
+
+def numeric_columns(rows: list[list[str]]) -> set[int]:
+    """The columns whose every body cell is a number (or a blank or suppression mark), at least one a number."""
+    found = set()
+    for column in range(max((len(r) for r in rows), default=0)):
+        cells = [html.unescape(re.sub(r"<[^>]+>", "", r[column])).strip() for r in rows if column < len(r)]
+        if any(NUMERIC_TEXT.match(c) for c in cells) and all(
+                NUMERIC_TEXT.match(c) or c in NUMERIC_BLANKS or (c.startswith("<") and c[1:].isdigit()) for c in cells):
+            found.add(column)
+    return found
+
+
+def align_numbers(table: str) -> str:
+    """Right-align the text columns of a report table that hold numbers (class ``number``)."""
+    body = re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>", 1)[-1], re.DOTALL) if "<tbody>" in table else []
+    rows = [re.findall(r'<td class="[^"]*">(.*?)</td>', row, re.DOTALL) for row in body]
+    columns = numeric_columns(rows)
+    if not columns:
+        return table
+
+    return re.sub(r"<tr>.*?</tr>", lambda m: _classes(m.group(0), columns), table, flags=re.DOTALL)
+
+
+def _classes(row: str, columns: set[int]) -> str:
+    """A row with its ``text`` cells in ``columns`` re-classed ``number``."""
+    index = -1
+
+    def cell(match: re.Match[str]) -> str:
+        nonlocal index
+        index += 1
+        if index in columns and match.group(2) == "text":
+            return f'<{match.group(1)} class="number"'
+        return match.group(0)
+
+    return re.sub(r'<(t[dh]) class="([^"]*)"', cell, row)
+
+
 def slug(text: str) -> str:
     """An ASCII id for a heading: letters folded (õ -> o), words joined by hyphens."""
     plain = unicodedata.normalize("NFKD", html.unescape(re.sub(r"<[^>]+>", "", text)))
@@ -85,7 +130,7 @@ def finish_body(body: str, lang: str) -> str:
         shown = f'<caption><span class="label">{label}</span> {caption}</caption>' if caption else ""
         note = match.group(3) or ""
         return (f'<div class="table-scroll" id="{slug(texts("common.table_label", number=number))}" role="region" '
-                f'tabindex="0"><table class="report-table">{shown}{match.group(2)}</table>{note}</div>')
+                f'tabindex="0"><table class="report-table">{shown}{align_numbers(match.group(2))}</table>{note}</div>')
 
     body = TABLE.sub(table, body)
     figures = iter(range(1, 10_000))

@@ -27,7 +27,7 @@ import pypandoc
 import typst
 from nbconvert import MarkdownExporter
 
-from pipelines.render.html import APPENDIX, tag_removal_config
+from pipelines.render.html import APPENDIX, numeric_columns, tag_removal_config
 from pipelines.render.texts import load_texts
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -79,6 +79,27 @@ def notebook_to_markdown(notebook: nbformat.NotebookNode) -> tuple[str, dict[str
     return markdown, {**dict(resources.get("outputs", {})), **charts}
 
 
+#: A pipe table's cell separator (an escaped ``\\|`` inside a cell is not one).
+CELL_SEPARATOR = re.compile(r"(?<!\\)\|")
+
+
+def align_number_columns(markdown: str) -> str:
+    """Right-align the left-aligned pipe-table columns whose cells are all numbers (as in the HTML)."""
+    lines = markdown.split("\n")
+    for i, line in enumerate(lines):
+        if not (re.fullmatch(r"\|(?:\s*:?-{3,}:?\s*\|)+", line.strip()) and i > 0 and lines[i - 1].startswith("|")):
+            continue
+        body = []
+        for row in lines[i + 1:]:
+            if not row.startswith("|"):
+                break
+            body.append([c.strip().replace("\\", "") for c in CELL_SEPARATOR.split(row.strip())[1:-1]])
+        numeric = numeric_columns(body)
+        align = line.strip()[1:-1].split("|")
+        lines[i] = "|" + "|".join("---:" if j in numeric and a.strip() == ":---" else a for j, a in enumerate(align)) + "|"
+    return "\n".join(lines)
+
+
 def link_appendix(markdown: str, lang: str) -> str:
     """Give the appendix heading an id and link the text's references to it ("lisas A")."""
     if lang not in APPENDIX:
@@ -98,7 +119,7 @@ def markdown_to_typst(markdown: str, title: str, lang: str) -> str:
 
     The table of contents (sections and subsections) goes before the first section.
     """
-    body = pypandoc.convert_text(link_appendix(markdown, lang), "typst", format="markdown",
+    body = pypandoc.convert_text(align_number_columns(link_appendix(markdown, lang)), "typst", format="markdown",
                                  extra_args=["--wrap=preserve", f"--columns={PANDOC_COLUMNS}"])
     first = re.search(r"^== ", body, re.MULTILINE)
     if first is not None:
