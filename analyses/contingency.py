@@ -110,8 +110,8 @@ def _exact_rxc_p(table: np.ndarray, max_work: int, max_grid: int = 2_000_000) ->
             low[j][tuple(node)] = np.min(costs[j][fits] + low[j + 1][children])
             high[j][tuple(node)] = np.max(costs[j][fits] + high[j + 1][children])
             work += int(fits.sum())
-        if work > max_work:
-            raise EnumerationTooLarge
+            if work > max_work:
+                raise EnumerationTooLarge
     p = 0.0
     level = {tuple(int(v) for v in rows): (np.zeros(1), np.ones(1))}
     for j in range(k):
