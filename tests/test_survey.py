@@ -130,3 +130,20 @@ def test_logit_proportion_interval_matches_svyciprop(key):
     yes = by[by["level"] == "Yes"].set_index("group")
     for i, group in enumerate(["E", "H", "M"]):
         _close(yes.loc[group, ["conf_low", "conf_high"]], ref["ciprop_awards_by_stype"][i], f"{group}")
+
+
+def test_simple_random_sample_gives_the_textbook_mean_and_se():
+    df = _data("apistrat")
+    row = survey_means(df, ["api00"]).iloc[0]
+    assert row["estimate"] == pytest.approx(df["api00"].mean(), rel=1e-12)
+    assert row["std_error"] == pytest.approx(df["api00"].std(ddof=1) / np.sqrt(len(df)), rel=1e-12)
+    assert row["correction"] == "taylor_linearisation_with_replacement"
+
+
+def test_design_columns_are_checked_by_name():
+    df = _data("apistrat")
+    with pytest.raises(KeyError, match="weights column 'no_such'"):
+        survey_means(df, ["api00"], weights="no_such")
+    df.loc[0, "pw"] = np.nan
+    with pytest.raises(ValueError, match="'pw' has missing values"):
+        survey_means(df, ["api00"], weights="pw")
