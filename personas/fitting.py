@@ -30,6 +30,10 @@ REPLICATION_TOLERANCE = 0.01
 BATCH_CELLS = 4_000_000
 #: Final EM runs report how they go every this many iterations (personas/progress.py).
 PROGRESS_EVERY = 100
+#: Early stop of a final run (``_final_runs``): its block gains must shrink by ratios this
+#: close (relative) over three blocks, and the extrapolation must pass HOPELESS x max_iter.
+STEADY = 0.05
+HOPELESS = 3
 FIT_METHOD = "latent class EM (StepMix categorical_nan/continuous_nan, full-information ML)"
 
 
@@ -89,17 +93,66 @@ def _short_runs(data: em.EngineData, n_classes: int, seeds: np.ndarray, short_it
 
 
 @one_blas_thread
-def _final_runs(data: em.EngineData, state: em.EmState, max_iter: int, abs_tol: float) -> tuple[em.EmState, np.ndarray]:
+def _final_runs(data: em.EngineData, state: em.EmState, max_iter: int, abs_tol: float,
+                early_stop: bool = True) -> tuple[em.EmState, np.ndarray]:
+    """Final EM runs to convergence or ``max_iter``, in steps of ``PROGRESS_EVERY`` iterations.
+
+    ``early_stop``: a run whose gains shrink geometrically so slowly that, extrapolated, its
+    per-iteration change would still exceed the tolerance at twice the iteration cap is
+    stopped (it stays not converged, as it would have at the cap; its log-likelihood
+    falls short of the cap's by at most the extrapolated remaining gain). A run whose
+    gains grow (leaving a plateau) is never stopped.
+    """
     k = state.parameters.weights.shape[1]
     left = max_iter - int(state.iterations.min())
-    while left > 0 and not state.converged.all():  # in steps, to say how a long run goes
+    stopped = np.zeros(len(state.converged), dtype=bool)
+    gains_before = np.full(len(state.converged), np.nan)
+    gains_earlier = np.full(len(state.converged), np.nan)
+    while left > 0:
+        active = np.flatnonzero(~state.converged & ~stopped)
+        if active.size == 0:
+            break
         step = min(PROGRESS_EVERY, left)
-        state = em.run(data, state, step, abs_tol)
+        before = state.previous_average_ll[active].copy()
+        part = em.run(data, _subset(state, active), step, abs_tol)
+        state.parameters.assign(active, part.parameters)
+        state.previous_average_ll[active] = part.previous_average_ll
+        state.iterations[active] = part.iterations
+        state.converged[active] = part.converged
         left -= step
-        if left > 0 and not state.converged.all():
+        gains = part.previous_average_ll - before
+        if early_stop and left > 0:
+            hopeless = _cannot_converge(gains, gains_before[active], gains_earlier[active], step, abs_tol,
+                                        part.iterations, max_iter)
+            hopeless &= ~part.converged
+            stopped[active[hopeless]] = True
+            if hopeless.any():
+                report(f"latent classes k={k}: {int(hopeless.sum())} final run(s) stopped at "
+                       f"{int(part.iterations.max())} iterations: too slow to converge within {max_iter}")
+        gains_earlier[active] = gains_before[active]
+        gains_before[active] = gains
+        if left > 0 and (~state.converged & ~stopped).any():
             report(f"latent classes k={k}: {int(state.iterations.max())} EM iterations, "
-                   f"{int((~state.converged).sum())} of {len(state.converged)} final runs still improving")
+                   f"{int((~state.converged & ~stopped).sum())} of {len(state.converged)} final runs still improving")
     return state, em.log_likelihood(data, state.parameters)
+
+
+def _cannot_converge(gains: np.ndarray, gains_before: np.ndarray, gains_earlier: np.ndarray, step: int,
+                     abs_tol: float, iterations: np.ndarray, max_iter: int) -> np.ndarray:
+    """Runs whose last three blocks of ``step`` iterations gained ``gains_earlier``,
+    ``gains_before``, ``gains`` (average log-likelihood), shrinking steadily (the two block
+    ratios within ``STEADY`` of each other: a geometric creep, not a plateau being left),
+    and which, extrapolated, would still change by more than ``abs_tol`` per iteration at
+    ``HOPELESS`` x ``max_iter`` iterations."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = gains / gains_before  # r ** step for a per-iteration ratio r
+        earlier = gains_before / gains_earlier
+        steady = np.isfinite(ratio) & np.isfinite(earlier) & (np.abs(ratio - earlier) <= STEADY * earlier)
+        shrinking = steady & (ratio > 0) & (ratio < 1) & (gains > 0)
+        r = np.where(shrinking, ratio, 0.5) ** (1.0 / step)
+        last = gains * (1 - r) / (1 - r**step) * r ** (step - 1)  # the block's last per-iteration gain
+        needed = np.log(abs_tol / np.maximum(last, 1e-300)) / np.log(r)
+    return shrinking & (last > abs_tol) & (iterations + needed > HOPELESS * max_iter)
 
 
 def _merge(states: list[em.EmState]) -> em.EmState:
@@ -159,6 +212,7 @@ def fit_latent_classes(
     tolerance: float = 1e-6,
     max_iter: int = 1000,
     n_jobs: int = -1,
+    early_stop: bool = True,
 ) -> LcaFit:
     """Fit k = k_min..k_max latent classes; return the best solution per k and a start log.
 
@@ -166,7 +220,8 @@ def fit_latent_classes(
     which a run has converged (StepMix's ``abs_tol`` is this divided by n). ``max_iter``
     caps the iterations of a run (Mplus caps EM at 500): a k beyond the data's structure
     can creep for thousands of iterations on a flat likelihood, and is then reported as
-    not converged, which the selection rule excludes. The start log
+    not converged, which the selection rule excludes; ``early_stop`` ends such runs once
+    their shrinking gains say they cannot converge within the cap (``_final_runs``). The start log
     (``LcaFit.starts``) is tidy: one row per start and stage (``short``: the
     log-likelihood after ``short_iter`` iterations; ``final``: at convergence), with
     ``reached_best`` marking the final runs that replicate the best log-likelihood.
@@ -191,7 +246,7 @@ def fit_latent_classes(
     report(f"latent classes: {n_init} short runs of {short_iter} iterations done for k = {k_min}..{k_max}")
     finals = []
     for k, final in zip(ks, Parallel(n_jobs=n_jobs, return_as="generator")(
-            delayed(_final_runs)(data, _subset(by_k[k], chosen[k]), max_iter, abs_tol) for k in ks)):
+            delayed(_final_runs)(data, _subset(by_k[k], chosen[k]), max_iter, abs_tol, early_stop) for k in ks)):
         finals.append(final)
         state = final[0]
         report(f"latent classes k={k}: {len(state.converged)} final runs, {int(state.converged.sum())} converged, "
@@ -213,7 +268,7 @@ def fit_latent_classes(
     starts = tidy_frame(rows, ["analysis", "n_classes", "start", "stage"], ["seed", "iterations", "converged", "reached_best"])
     starts = starts.sort_values(["n_classes", "stage", "start"], ignore_index=True)
     settings = dict(k_min=k_min, k_max=k_max, n_init=n_init, seed=seed, short_iter=short_iter,
-                    n_final=n_final, tolerance=tolerance, max_iter=max_iter)
+                    n_final=n_final, tolerance=tolerance, max_iter=max_iter, early_stop=early_stop)
     return LcaFit(indicators, dict(sorted(solutions.items())), starts, settings)
 
 

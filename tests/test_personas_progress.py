@@ -32,3 +32,26 @@ def test_warm_and_cold_refits_agree_on_clear_classes():
     cold = bootstrap_stability(solution, indicators, n_boot=6, n_init=3, n_jobs=1, warm_start=False)
     assert "warm start" in warm["method"].iloc[0] and "random starts" in cold["method"].iloc[0]
     assert (abs(warm["estimate"].to_numpy() - cold["estimate"].to_numpy()) < 0.1).all()
+
+
+def test_early_stop_only_for_a_steady_creep():
+    import numpy as np
+
+    from personas.fitting import _cannot_converge
+
+    step, tol, cap = 100, 1e-10, 1000
+
+    def blocks(r, first, start):  # gains of three blocks of `step` iterations, per-iteration ratio r
+        c = first * r ** np.arange(start, start + 3 * step)
+        return [np.array([c[i * step:(i + 1) * step].sum()]) for i in range(3)]
+
+    earlier, before, now = blocks(0.9999, 1e-6, 0)  # would need ~10^5 iterations: hopeless
+    assert _cannot_converge(now, before, earlier, step, tol, np.array([350]), cap).all()
+    earlier, before, now = blocks(0.97, 1e-6, 0)  # converges in a few hundred: keep going
+    assert not _cannot_converge(now, before, earlier, step, tol, np.array([350]), cap).any()
+    # gains that sped up (a plateau being left) are never stopped
+    assert not _cannot_converge(np.array([2e-6]), np.array([1e-6]), np.array([1.1e-6]), step, tol,
+                                np.array([350]), cap).any()
+    # an unsteady slowdown (ratios 0.5 then 0.99) is not extrapolated
+    assert not _cannot_converge(np.array([0.99e-6]), np.array([1e-6]), np.array([2e-6]), step, tol,
+                                np.array([350]), cap).any()
