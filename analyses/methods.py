@@ -62,7 +62,7 @@ METHODS: dict[str, Code] = _codes(
      "ANCOVA (post score adjusted for the pre score)"),
     ("lmm_reml", "lineaarne segamudel (REML)", "linear mixed model (REML)"),
     ("lmm_ml", "lineaarne segamudel (suurim tõepära)", "linear mixed model (maximum likelihood)"),
-    ("logistic_ml", "logistiline regressioon (suurim tõepära)", "logistic regression (maximum likelihood)"),
+    ("logistic_glm_ml", "logistiline regressioon (suurim tõepära)", "logistic regression (maximum likelihood)"),
     ("student_t_pooled_variance", "Studenti t-test (ühine dispersioon)", "Student's t-test (pooled variance)"),
     ("cohens_d_pooled_sd", "Coheni d (ühine standardhälve)", "Cohen's d (pooled SD)"),
     ("hedges_g_pooled_sd", "Hedgesi g (ühine standardhälve, väikese valimi korrektsioon)",

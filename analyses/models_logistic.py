@@ -163,11 +163,22 @@ def logistic_model(
     cluster: str | None = None,
     model: str = "model",
     vcov_type: str = "CR1",
+    ci: str = "wald",
 ) -> pd.DataFrame:
     """Fit ``outcome ~ terms`` by ML logistic regression and return tidy coefficient rows.
 
     ``vcov_type`` is ``model`` (no clustering), ``CR1`` or ``CR2`` (both need ``cluster``).
+    ``ci="profile"`` (with ``vcov_type="model"``) gives profile-likelihood intervals,
+    R's ``confint`` of a glm (:mod:`analyses.profile_likelihood`), instead of Wald ones.
     """
+    if ci not in ("wald", "profile"):
+        raise ValueError("ci is 'wald' or 'profile'")
+    if ci == "profile":
+        if vcov_type != "model":
+            raise ValueError("profile-likelihood intervals are likelihood-based: use vcov_type='model'")
+        from analyses.profile_likelihood import logistic_profile_ci  # it imports this module
+
+        return logistic_profile_ci(df, outcome, terms, model=model)
     if vcov_type != "model" and cluster is None:
         raise ValueError("cluster-robust errors need a cluster column")
     data = model_data(df, outcome, terms, cluster if vcov_type != "model" else None)

@@ -28,12 +28,12 @@ import statsmodels.api as sm
 from scipy import optimize, stats
 
 from analyses.models_design import ModelData, model_data
-from analyses.models_logistic import fit_logistic
+from analyses.models_logistic import CORRECTION, METHOD_GLM, fit_logistic
 from analyses.models_tidy import MODEL_EXTRA_COLUMNS, MODEL_ID_COLUMNS
 from analyses.tidy import tidy_frame
 
 PROFILE_CI = "profile_likelihood"
-METHOD = "logistic_ml"
+METHOD = METHOD_GLM
 UNBOUNDED = "profile_unbounded"
 
 
@@ -111,7 +111,7 @@ def logistic_profile_ci(
             "odds_ratio": math.exp(fit.params[i]), "or_conf_low": math.exp(low) if low > -math.inf else 0.0,
             "or_conf_high": math.exp(high) if high < math.inf else math.inf, "effect": "fixed",
             "warning": UNBOUNDED if unbounded else None,
-            "method": METHOD, "ci_method": PROFILE_CI, "correction": "model_based",
+            "method": METHOD, "ci_method": PROFILE_CI, "correction": CORRECTION["model"],
         })
     frame = tidy_frame(rows, MODEL_ID_COLUMNS, MODEL_EXTRA_COLUMNS)
     for column in ("odds_ratio", "or_conf_low", "or_conf_high", "df"):

@@ -57,3 +57,17 @@ def test_separation_gives_an_unbounded_limit_with_a_warning():
     assert table.loc["x", "conf_high"] == np.inf and table.loc["x", "or_conf_high"] == np.inf
     assert np.isfinite(table.loc["x", "conf_low"])
     assert table.loc["x", "warning"] == "profile_unbounded"
+
+
+def test_logistic_model_gives_profile_intervals_on_request():
+    from analyses.models_logistic import logistic_model
+
+    df, outcome, terms = _load("bacteria")
+    table = logistic_model(df, outcome, terms, model="bacteria", vcov_type="model", ci="profile")
+    np.testing.assert_allclose(table["conf_low"], REFERENCE["bacteria"]["exact"]["conf_low"], rtol=TOL)
+    assert (table["method"] == "logistic_glm_ml").all() and (table["ci_method"] == "profile_likelihood").all()
+    wald = logistic_model(df, outcome, terms, model="bacteria", vcov_type="model")
+    np.testing.assert_allclose(table["estimate"], wald["estimate"], rtol=1e-9)
+    assert list(table.columns) == list(wald.columns)
+    with pytest.raises(ValueError, match="likelihood-based"):
+        logistic_model(df, outcome, terms, cluster="ID", vcov_type="CR1", ci="profile")
