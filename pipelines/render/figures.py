@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import warnings
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -165,6 +166,12 @@ def report_figure(fig: matplotlib.figure.Figure, alt: str, lang: str | None = No
     """
     if lang is not None:
         localise_axes(fig, lang)
+    if fig.get_layout_engine() is None:
+        # long category labels shrink the axes instead of widening the figure: a chart stays at
+        # its width (7 in), so the PDF, which fits it to the text width, keeps its text at 8 pt or more
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fig.tight_layout()
     try:
         return ReportFigure(png=png_bytes(fig), alt=alt, values=chart_values(fig))
     finally:
