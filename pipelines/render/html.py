@@ -124,13 +124,16 @@ def finish_body(body: str, lang: str) -> str:
     tables = iter(range(1, 10_000))
 
     def table(match: re.Match[str]) -> str:
+        # The caption and the note stay at the screen's width; only the table scrolls sideways.
         number = next(tables)
-        caption = match.group(1)
+        ident = slug(texts("common.table_label", number=number))
         label = html.escape(texts("common.table_label", number=number))
-        shown = f'<caption><span class="label">{label}</span> {caption}</caption>' if caption else ""
-        note = match.group(3) or ""
-        return (f'<div class="table-scroll" id="{slug(texts("common.table_label", number=number))}" role="region" '
-                f'tabindex="0"><table class="report-table">{shown}{align_numbers(match.group(2))}</table>{note}</div>')
+        caption = (f'<p class="table-caption" id="{ident}-caption"><span class="label">{label}</span> '
+                   f"{match.group(1)}</p>") if match.group(1) else ""
+        labelled = f' aria-labelledby="{ident}-caption"' if caption else ""
+        note = (match.group(3) or "").strip()
+        return (f'<div class="table-block" id="{ident}">{caption}<div class="table-scroll" role="region" tabindex="0"'
+                f'{labelled}><table class="report-table">{align_numbers(match.group(2))}</table></div>{note}</div>')
 
     body = TABLE.sub(table, body)
     figures = iter(range(1, 10_000))
