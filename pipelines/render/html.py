@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 import unicodedata
 from pathlib import Path
 from string import Template
@@ -174,15 +175,20 @@ def finish_body(body: str, lang: str) -> str:
     return body
 
 
+_EXPORTERS = threading.local()
+
+
+def html_exporter() -> HTMLExporter:
+    """This thread's HTML exporter: its Jinja templates are compiled once, not for every report."""
+    if getattr(_EXPORTERS, "html", None) is None:
+        _EXPORTERS.html = HTMLExporter(config=tag_removal_config(), template_name="basic",
+                                       exclude_input_prompt=True, exclude_output_prompt=True)
+    return _EXPORTERS.html
+
+
 def notebook_to_html(notebook: nbformat.NotebookNode, title: str, lang: str) -> str:
     """The complete HTML page of an executed notebook."""
-    exporter = HTMLExporter(
-        config=tag_removal_config(),
-        template_name="basic",
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-    )
-    body, _ = exporter.from_notebook_node(notebook)
+    body, _ = html_exporter().from_notebook_node(notebook)
     page = Template((TEMPLATES / "page.html").read_text(encoding="utf-8"))
     return page.substitute(
         lang=html.escape(lang),

@@ -18,6 +18,7 @@ import copy
 import json
 import re
 import tempfile
+import threading
 from pathlib import Path
 from string import Template
 
@@ -65,13 +66,23 @@ def captioned_figures(notebook: nbformat.NotebookNode) -> dict[str, bytes]:
     return images
 
 
+_EXPORTERS = threading.local()
+
+
+def markdown_exporter(config) -> MarkdownExporter:
+    """This thread's Markdown exporter (templates compiled once per thread, not per report)."""
+    if getattr(_EXPORTERS, "markdown", None) is None:
+        _EXPORTERS.markdown = MarkdownExporter(config=config, exclude_input_prompt=True, exclude_output_prompt=True)
+    return _EXPORTERS.markdown
+
+
 def notebook_to_markdown(notebook: nbformat.NotebookNode) -> tuple[str, dict[str, bytes]]:
     """The notebook as pandoc Markdown and its extracted images (file name to bytes)."""
     notebook = copy.deepcopy(notebook)
     charts = captioned_figures(notebook)
     config = tag_removal_config()
     config.NbConvertBase.display_data_priority = ["text/markdown", "image/png", "image/jpeg", "text/plain"]
-    exporter = MarkdownExporter(config=config, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = markdown_exporter(config)
     markdown, resources = exporter.from_notebook_node(notebook, resources={"unique_key": "figure"})
     # nbconvert's own images have the alternative text "png": no caption; report charts keep theirs
     markdown = IMAGE.sub(lambda m: m.group(0) if m.group(2) in charts else f"![]({m.group(2)}){{width=100%}}",
