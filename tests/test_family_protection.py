@@ -104,3 +104,13 @@ def test_published_family_from_results_tables(tmp_path):
     hidden = wide[[f"{c}__mark" for c in values.columns]].ne("").set_axis(values.columns, axis=1).loc[values.index]
     primary = (values >= 1) & (values < MIN_CELL)
     assert audit_family(values, hidden, primary, MIN_CELL)["protected"].all()
+
+
+def test_known_totals_stay_published_and_the_family_still_holds():
+    """Pupils per municipality are published by the overview: the family never hides them."""
+    values = constructed()
+    family = protect_family(values, MIN_CELL, known_columns=["total"])
+    assert family.passed
+    totals = family.suppressed["total"] & (values["total"] >= MIN_CELL)
+    assert not totals.any()
+    assert family.suppressed.at[("municipality", "A", "a1"), "yes"]

@@ -146,7 +146,7 @@ def family_lines(values: pd.DataFrame, row_total: str | None = TOTAL) -> list[tu
     return lines
 
 
-def _line_rule(vals: dict, hidden: dict, lines, singleton_detection: bool) -> None:
+def _line_rule(vals: dict, hidden: dict, lines, singleton_detection: bool, fixed: frozenset = frozenset()) -> None:
     """No line with exactly one suppressed cell (or two of which one is a singleton 1)."""
     changed = True
     while changed:
@@ -155,15 +155,16 @@ def _line_rule(vals: dict, hidden: dict, lines, singleton_detection: bool) -> No
             shut = [c for c in cells if hidden[c]] + ([total] if hidden[total] else [])
             singleton = singleton_detection and len(shut) == 2 and any(vals[c] == 1 for c in shut if c != total)
             if len(shut) == 1 or singleton:
-                if _suppress_one_more(vals, hidden, cells, total):
+                if _suppress_one_more(vals, hidden, cells, total, fixed):
                     changed = True
 
 
-def _suppress_one_more(vals: dict, hidden: dict, cells, total) -> bool:
-    """Suppress the smallest open non-zero cell of a line (a zero if nothing else, the total last)."""
-    open_cells = [c for c in cells if not hidden[c]]
+def _suppress_one_more(vals: dict, hidden: dict, cells, total, fixed: frozenset = frozenset()) -> bool:
+    """Suppress the smallest open non-zero cell of a line (a zero if nothing else, the total last);
+    ``fixed`` cells (published elsewhere) are never chosen."""
+    open_cells = [c for c in cells if not hidden[c] and c not in fixed]
     nonzero = [c for c in open_cells if vals[c] > 0]
-    for candidates in (nonzero, open_cells, [] if hidden[total] else [total]):
+    for candidates in (nonzero, open_cells, [] if hidden[total] or total in fixed else [total]):
         if candidates:
             hidden[min(candidates, key=vals.__getitem__)] = True
             return True
@@ -249,16 +250,16 @@ def _audit(vals: dict, hidden: dict, primary: dict, min_cell: int, lines, first_
                                        "width_given_display", "pinned_below_threshold", "protected"])
 
 
-def _widen(vals: dict, hidden: dict, lines, audit: pd.DataFrame) -> bool:
+def _widen(vals: dict, hidden: dict, lines, audit: pd.DataFrame, fixed: frozenset = frozenset()) -> bool:
     """Suppress one more cell in a line through an unprotected cell; False when none is left.
 
     The smallest open non-zero cell of those lines (body cells before totals), else a zero."""
     for record in audit.loc[~audit["protected"]].itertuples():
         cell = ((record.level, record.county, record.municipality), record.column)
         through = [(cells, total) for cells, total in lines if cell == total or cell in cells]
-        for candidates in ([c for cells, _ in through for c in cells if not hidden[c] and vals[c] > 0],
-                           [t for _, t in through if not hidden[t] and vals[t] > 0],
-                           [c for cells, t in through for c in [*cells, t] if not hidden[c]]):
+        for candidates in ([c for cells, _ in through for c in cells if not hidden[c] and c not in fixed and vals[c] > 0],
+                           [t for _, t in through if not hidden[t] and t not in fixed and vals[t] > 0],
+                           [c for cells, t in through for c in [*cells, t] if not hidden[c] and c not in fixed]):
             if candidates:
                 hidden[min(candidates, key=vals.__getitem__)] = True
                 return True
@@ -291,10 +292,14 @@ def block_audits(values: pd.DataFrame, suppressed: pd.DataFrame, primary: pd.Dat
 
 
 def protect_family(values: pd.DataFrame, min_cell: int, *, row_total: str | None = TOTAL,
-                   singleton_detection: bool = True, suppressed: pd.DataFrame | None = None) -> ProtectedFamily:
+                   singleton_detection: bool = True, suppressed: pd.DataFrame | None = None,
+                   known_columns: Sequence[str] = ()) -> ProtectedFamily:
     """Protect a family table (from :func:`family_values`) as a whole; see the module docstring.
 
     ``suppressed`` may force cells hidden from the start (cells another report hides).
+    ``known_columns``: columns another report publishes (e.g. pupils per municipality, the
+    row total): their cells of min_cell or more are taken as known and never hidden, so the
+    protection does not rest on hiding what a reader can read elsewhere.
     """
     row_total = row_total if row_total in values.columns else None
     values = values.astype(float)
@@ -311,16 +316,17 @@ def protect_family(values: pd.DataFrame, min_cell: int, *, row_total: str | None
     if suppressed is not None:
         for cell, shut in _cells(suppressed.reindex_like(values).fillna(False).astype(bool)).items():
             hidden[cell] = hidden[cell] or shut
-    _line_rule(vals, hidden, lines, singleton_detection)
+    fixed = frozenset(cell for cell in vals if cell[1] in known_columns and vals[cell] >= min_cell)
+    _line_rule(vals, hidden, lines, singleton_detection, fixed)
     audit = _audit(vals, hidden, primary, min_cell, lines)
     while not audit.empty and not audit["protected"].all():
         # one more cell through every unprotected cell at once, then audit again
         widened = False
         for i in audit.index[~audit["protected"]]:
-            widened |= _widen(vals, hidden, lines, audit.loc[[i]])
+            widened |= _widen(vals, hidden, lines, audit.loc[[i]], fixed)
         if not widened:
             break
-        _line_rule(vals, hidden, lines, singleton_detection)
+        _line_rule(vals, hidden, lines, singleton_detection, fixed)
         audit = _audit(vals, hidden, primary, min_cell, lines)
     passed = bool(audit["protected"].all()) if not audit.empty else True
     mask = pd.DataFrame([[hidden[(r, c)] for c in values.columns] for r in values.index],

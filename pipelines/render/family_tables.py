@@ -83,7 +83,9 @@ def families(con: duckdb.DuckDBPyConnection, min_cell: int) -> dict[str, Protect
                 levels = [*dict.fromkeys(block["level"].astype(str)), MISSING]
                 values = family_values(body.astype({"level": str}), category="level", categories=levels,
                                        places=places)
-                out[f"descriptives/{instrument}/{wave}/{variable}"] = protect_family(values, min_cell)
+                # pupils per municipality and wave are published by the overview report: known totals
+                out[f"descriptives/{instrument}/{wave}/{variable}"] = protect_family(values, min_cell,
+                                                                                    known_columns=[TOTAL])
 
     profiles = _read(con, "results.persona_profiles")
     if len(profiles) and (profiles["section"] == "municipality").any():
@@ -93,7 +95,7 @@ def families(con: duckdb.DuckDBPyConnection, min_cell: int) -> dict[str, Protect
                              "count": rows["n"].astype(float)})
         classes = [str(c) for c in sorted(rows["class"].unique())]
         out["personas"] = protect_family(family_values(body, category="class", categories=classes, places=places),
-                                         min_cell)
+                                         min_cell, known_columns=[TOTAL])
 
     counts = _read(con, "results.specialists_counts")
     if len(counts) and (counts["variable"] == "sector").any():
