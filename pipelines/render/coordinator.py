@@ -334,3 +334,27 @@ def show_family(report: Report, family: str, header: dict[str, str], *, caption:
     body = [[coordinator.place_label(k), *[coordinator.count_cell(rows, k, c) for c in columns]] for k in keys]
     coordinator.show(list(header.values()), body, ["text", *["count"] * len(columns)], caption=caption, note=note)
     return True
+
+
+def family_cells(report: Report, family: str, cells: list[tuple[tuple[str, str, str], str]]
+                 ) -> tuple[list[str], list[bool]] | None:
+    """The published strings of some cells of a family (a count, or its mark) and whether each is
+    hidden; None when the study has no such family (the caller protects its own table then)."""
+    coordinator = Coordinator(report, county=ALL)
+    if family not in coordinator.families(family):
+        return None
+    rows = family_rows(coordinator.cells, family)
+    shown = [coordinator.count_cell(rows, key, column) for key, column in cells]
+    hidden = [key not in rows.index or column not in rows.columns or pd.isna(rows.at[key, column])
+              for key, column in cells]
+    return shown, hidden
+
+
+def show_strings(report: Report, frame: pd.DataFrame, labels: dict[str, str], kinds: dict[str, str], *,
+                 caption: str, note: str = "", not_counts: tuple[str, ...] = ()) -> None:
+    """Show a frame of already published strings (count columns from :func:`family_cells`)."""
+    columns = list(labels)
+    Coordinator(report, county=ALL).show(
+        list(labels.values()), [[str(v) for v in row] for row in frame[columns].itertuples(index=False, name=None)],
+        [kinds.get(c, "text") for c in columns], caption=caption, note=note,
+        not_counts=tuple(c in not_counts for c in columns))
