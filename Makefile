@@ -25,7 +25,7 @@ STUDY  ?= studies/demo.yaml
 help:
 	@echo "make demo      set up, generate the demo study, run every asset, render the reports"
 	@echo "make test      run the fast tests (make test-slow for the slow statistical ones)"
-	@echo "make bench     time the demo run and its stages (never fails on timing)"
+	@echo "make bench     time each stage and the whole run on a bench copy of the demo (BENCH=long: 30k/100k pupils, personas scaling)"
 	@echo "make dev       open the Dagster UI on the demo study (make dev STUDY=studies/x.yaml: on study x)"
 
 $(LOCAL_UV):
@@ -48,7 +48,7 @@ test-slow: setup
 	$(RUN)/python -m pytest -q -m slow
 
 bench: setup
-	$(RUN)/python -m tests.bench.run_all
+	BENCH=$(BENCH) $(RUN)/python -m tests.bench.run_all
 
 dev: setup
 	@test "$(STUDY)" != studies/demo.yaml || test -f data/processed/demo.duckdb || $(RUN)/mapstudy demo

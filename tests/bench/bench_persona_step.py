@@ -14,18 +14,27 @@ from tests.bench.common import SEED, Timing, fresh_root, print_table, study_file
 
 
 def persona_step(pupils: int) -> list[Timing]:
-    from pipelines.assets import personas as asset
+    """Generate and ingest a study of ``pupils`` under the bench folder, then time its personas step."""
     from pipelines.config import load_codebooks, load_study
     from pipelines.ingest.stage import run_ingest
-    from pipelines.warehouse import connect
     from pipelines.synth.generate import generate_study
 
     root = fresh_root(f"personas-{pupils}")
     path = study_file(root)
     generate_study(path, root, pupils=pupils, seed=SEED)
     study = load_study(path)
+    run_ingest(study, load_codebooks(study))
+    return persona_step_on(path)
+
+
+def persona_step_on(path) -> list[Timing]:
+    """The personas step of an already ingested study, timed by phase."""
+    from pipelines.assets import personas as asset
+    from pipelines.config import load_codebooks, load_study
+    from pipelines.warehouse import connect
+
+    study = load_study(path)
     books = load_codebooks(study)
-    run_ingest(study, books)
     plan = study.plan.personas
     with connect(study.db_path, read_only=True) as con:
         rows = con.execute(f'SELECT * FROM anon."{plan.instrument}"').df()
@@ -45,7 +54,7 @@ def persona_step(pupils: int) -> list[Timing]:
 
         setattr(asset, name, wrapper)
     try:
-        total, _ = timed(f"personas step ({pupils} pupils)",
+        total, _ = timed("personas step (fit, select, bootstrap, k-modes)",
                          lambda: asset.persona_tables(rows, books[plan.instrument], plan, asset.persona_seed(study), wave,
                                                       study=study))
     finally:

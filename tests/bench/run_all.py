@@ -1,61 +1,88 @@
-"""`make bench`: wall time of the whole demo run and of each stage. Prints; never fails on time.
+"""`make bench`: wall, CPU and peak RSS of each stage and of the whole run, as one table.
 
-Stages are timed as a researcher meets them: generating the demo study, the ingest stage
-(read, harmonise, resolve, pseudonymise, write DuckDB), rendering the overview report in
-both languages, and the whole `mapstudy run` (the Dagster job in-process). Set PUPILS to
-time another size (default 3,000, the demo's). The personas benchmark runs afterwards.
+Prints; never fails on time. Everything is written under the bench folder
+(``.mapstudy/bench``, or ``BENCH_DIR``): its own generated study, DuckDB, reports and
+Dagster storage. The demo's data/, reports and Dagster storage are never touched.
+
+Each stage runs in its own process (tests/bench/stage.py), so its peak RSS is its own
+(including ~200 MB of imports); CPU time is user + system of that process and its
+threads, the number to compare on a shared machine (wall time is noisy there). The
+ratio ingest / bare read is measured in the same process, one after the other.
+
+- default: the demo's size (``PUPILS``, 3,000): synth, bare read, ingest, personas, one
+  PMM draw, and the whole ``mapstudy run`` on the bench study;
+- ``make bench BENCH=long`` (or ``--long``) adds 30,000 and 100,000 pupils for the stages
+  and the latent-class scaling benchmark (tests/bench/bench_personas.py; tens of minutes).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from pipelines.config import PROJECT_ROOT, load_codebooks, load_study
+from tests.bench.common import BENCH_DIR, Timing, print_table
 
-STUDY = PROJECT_ROOT / "studies" / "demo.yaml"
-
-
-def _timed(label: str, fn) -> float:
-    started = time.perf_counter()
-    fn()
-    seconds = time.perf_counter() - started
-    print(f"{label:<42} {seconds:8.2f} s", flush=True)
-    return seconds
+STAGES = ("synth", "ingest", "personas", "pmm")
 
 
-def main() -> None:
-    pupils = int(os.environ.get("PUPILS", "3000"))
-    print(f"demo study, {pupils} pupils, {os.cpu_count()} cores")
-    from pipelines.synth.generate import generate_study
+def _child(args: list[str]) -> str:
+    """Run a child process (it measures itself); its stdout."""
+    done = subprocess.run(args, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-1:] if done.stderr.strip() else []
+        print(f"  {' '.join(args[-2:])} failed (exit {done.returncode}): {tail}", flush=True)
+    return done.stdout
 
-    _timed("synth (generate raw exports)", lambda: generate_study(STUDY, PROJECT_ROOT, pupils=pupils, seed=20231))
-    study = load_study(STUDY)
-    books = load_codebooks(study)
-    from pipelines.ingest.stage import run_ingest
 
-    _timed("ingest stage (raw -> anon/meta in DuckDB)", lambda: run_ingest(study, books))
-    from pipelines.assets.reports import LANGUAGES
-    from pipelines.render.engine import render_report
+def _stage_rows(stage: str, pupils: int) -> list[Timing]:
+    out = _child([sys.executable, "-m", "tests.bench.stage", stage, str(pupils)])
+    rows = []
+    for line in out.splitlines():
+        if line.startswith("BENCH "):
+            rows.append(Timing(**json.loads(line[len("BENCH "):])))
+    return rows
 
-    for lang in LANGUAGES:
-        _timed(f"overview report ({lang}, html+pdf)", lambda lang=lang: render_report(
-            PROJECT_ROOT / "reports" / "overview.qmd", study.report_dir(lang),
-            {"study": study.study, "db": str(study.db_path), "lang": lang}))
+
+def _whole_run(pupils: int) -> Timing:
+    """``mapstudy run`` on the bench study, Dagster storage and logs in the bench folder."""
+    import resource
+
+    study = BENCH_DIR / f"study-{pupils}" / "study.yaml"
+    env = dict(os.environ, MAPSTUDY_DAGSTER_STORAGE=str(BENCH_DIR / "dagster"),
+               MAPSTUDY_DAGSTER_LOGS=str(BENCH_DIR / "logs"))
     mapstudy = str(Path(sys.executable).with_name("mapstudy"))
-    _timed("whole run (mapstudy run, Dagster in-process)",
-           lambda: subprocess.run([mapstudy, "run", "--study", str(STUDY)], check=True, capture_output=True))
-    if os.environ.get("SKIP_RENDER") != "1":  # per report-language render times, fresh vs warm kernel
-        print("\nrender benchmark:", flush=True)
-        subprocess.run([sys.executable, "-m", "tests.bench.bench_render", str(study.db_path)], check=False)
-    bench_personas = PROJECT_ROOT / "tests" / "bench" / "bench_personas.py"
-    if bench_personas.is_file() and os.environ.get("SKIP_PERSONAS") != "1":
-        print("\npersonas benchmark:", flush=True)
-        subprocess.run([sys.executable, str(bench_personas)], check=False)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run([mapstudy, "run", "--study", str(study)], capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    note = "ok" if done.returncode == 0 else f"exit {done.returncode}"
+    # ru_maxrss of RUSAGE_CHILDREN is the largest child so far: the run's unless a stage was larger
+    return Timing("whole run (mapstudy run, every asset and report)", wall, cpu, after.ru_maxrss / 1024, note)
+
+
+def main(long: bool) -> None:
+    sizes = [int(os.environ.get("PUPILS", "3000"))] + ([30_000, 100_000] if long else [])
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    print(f"bench folder {BENCH_DIR}; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}", flush=True)
+    for pupils in sizes:
+        rows: list[Timing] = []
+        for stage in STAGES:
+            print(f"  {stage} at {pupils} pupils ...", flush=True)
+            rows += _stage_rows(stage, pupils)
+        if pupils == sizes[0] or os.environ.get("BENCH_WHOLE_RUN_ALL") == "1":
+            print(f"  whole run at {pupils} pupils ...", flush=True)
+            rows.append(_whole_run(pupils))
+        print_table(rows, f"{pupils} pupils (load average now {os.getloadavg()[0]:.1f}; CPU is the number to compare)")
+    if long:
+        print("\nlatent class scaling (tests/bench/bench_personas.py):", flush=True)
+        subprocess.run([sys.executable, "-m", "tests.bench.bench_personas"], check=False)
 
 
 if __name__ == "__main__":
-    main()
+    main(long="--long" in sys.argv[1:] or os.environ.get("BENCH") == "long")
