@@ -79,6 +79,13 @@ def main(long: bool) -> None:
             print(f"  whole run at {pupils} pupils ...", flush=True)
             rows.append(_whole_run(pupils))
         print_table(rows, f"{pupils} pupils (load average now {os.getloadavg()[0]:.1f}; CPU is the number to compare)")
+    study = BENCH_DIR / f"study-{sizes[0]}" / "study.yaml"
+    if os.environ.get("SKIP_RENDER") != "1" and study.is_file():  # per report-language render times
+        from pipelines.config import load_study
+
+        print("\nreport rendering, a fresh kernel per report vs one warm kernel (tests/bench/bench_render.py):",
+              flush=True)
+        subprocess.run([sys.executable, "-m", "tests.bench.bench_render", str(load_study(study).db_path)], check=False)
     if long:
         print("\nlatent class scaling (tests/bench/bench_personas.py):", flush=True)
         subprocess.run([sys.executable, "-m", "tests.bench.bench_personas"], check=False)
