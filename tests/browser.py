@@ -124,13 +124,20 @@ def link_problems(page: Path, hrefs: Sequence[str], ids: set[str]) -> list[str]:
     return problems
 
 
-def check_pages(pages: Sequence[Path], screenshots: Path) -> dict[str, list[str]]:
+def page_name(page: Path, root: Path | None) -> str:
+    """A page's name: its path under ``root`` (``et/overview.html``), else its folder and file name."""
+    if root is not None and page.resolve().is_relative_to(root.resolve()):
+        return page.resolve().relative_to(root.resolve()).as_posix()
+    return f"{page.parent.name}/{page.name}"
+
+
+def check_pages(pages: Sequence[Path], screenshots: Path, root: Path | None = None) -> dict[str, list[str]]:
     """Open every page; the problems found per page name (empty lists when all is well)."""
     screenshots.mkdir(parents=True, exist_ok=True)
     found: dict[str, list[str]] = {}
     with chromium() as driver:
         for page in pages:
-            name = f"{page.parent.name}/{page.name}"
+            name = page_name(page, root)
             problems: list[str] = []
             set_viewport(driver, DESKTOP_WIDTH)
             driver.get(page.resolve().as_uri())
@@ -138,7 +145,7 @@ def check_pages(pages: Sequence[Path], screenshots: Path) -> dict[str, list[str]
                          for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
             problems += [f"image did not load: {alt}" for alt in driver.execute_script(BROKEN_IMAGES_JS)]
             problems += link_problems(page, driver.execute_script(LINKS_JS), set(driver.execute_script(IDS_JS)))
-            stem = f"{page.parent.name}-{page.stem}"
+            stem = name.removesuffix(".html").replace("/", "-")
             screenshot(driver, DESKTOP_WIDTH, screenshots / f"{stem}-desktop.png")
             set_viewport(driver, PHONE_WIDTH)
             scroll_width, width, sticking_out = driver.execute_script(OVERFLOW_JS)
