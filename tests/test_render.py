@@ -26,7 +26,7 @@ import pytest
 
 from pipelines.privacy.cells import audit_html_tables
 from pipelines.render import overview
-from pipelines.render.engine import RenderError, RenderJob, render_report, render_reports
+from pipelines.render.engine import FRESH_KERNEL_ENV, RenderError, RenderJob, render_report, render_reports
 from pipelines.render.notebook import (REMOVE_CELL, REMOVE_INPUT, WarmKernel, execute, expand_includes,
                                        inject_parameters, read_qmd)
 from pipelines.render.figures import horizontal_bars
@@ -166,8 +166,10 @@ def render(study_db: Path, output_dir: Path, lang: str) -> tuple[list[Path], flo
 
 @pytest.fixture(scope="module")
 def rendered_et(study_db: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The Estonian overview, HTML and PDF (the timing shows with ``-s``)."""
-    paths, seconds = render(study_db, tmp_path_factory.mktemp("et"), "et")
+    """The Estonian overview, HTML and PDF, in a fresh kernel (the timing shows with ``-s``)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(FRESH_KERNEL_ENV, "1")
+        paths, seconds = render(study_db, tmp_path_factory.mktemp("et"), "et")
     print(f"overview et: html+pdf in {seconds:.1f} s")
     return {p.suffix[1:]: p for p in paths}
 
@@ -423,11 +425,13 @@ def test_english_overview(study_db, con, tmp_path):
 
 
 def test_render_is_byte_identical(rendered_et, study_db, tmp_path):
-    """A fresh kernel's render, and a warm kernel's (twice in turn, batch API), give the same bytes."""
+    """A fresh kernel's render, a warm kernel's (twice in turn, batch API) and render_report's shared warm
+    kernel (after the batch ran in it) give the same bytes."""
     params = {"study": "fixture", "db": str(study_db), "lang": "et"}
     batch = render_reports([RenderJob(REPORTS / "overview.qmd", tmp_path / str(i), params) for i in range(2)],
                            engine="embedded")
-    for again in batch:
+    shared, _ = render(study_db, tmp_path / "shared", "et")
+    for again in [*batch, shared]:
         assert [p.name for p in again] == ["overview.html", "overview.pdf"]
         for path in again:
             assert path.read_bytes() == rendered_et[path.suffix[1:]].read_bytes(), path.name

@@ -10,9 +10,12 @@ output is deterministic: the same database and code give the same bytes.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -158,11 +161,46 @@ def render_reports(jobs: Iterable[RenderJob], engine: str = "auto") -> list[list
     # The kernel executes report i+1 while a thread writes report i's HTML and PDF (pandoc
     # and Typst), so the two cores are both busy; files are written in job order.
     written: list[Future[list[Path]]] = []
-    with WarmKernel(requests[0][0][0].parent) as kernel, ThreadPoolExecutor(1, "mapstudy-convert") as writer:
+    folder = requests[0][0][0].parent
+    shared = shared_kernel(folder)  # this thread's warm kernel, else one for this batch
+    kernel_context = contextlib.nullcontext(shared) if shared is not None else WarmKernel(folder)
+    with kernel_context as kernel, ThreadPoolExecutor(1, "mapstudy-convert") as writer:
         for (qmd, out, params), formats in requests:
             notebook, front_matter = executed_notebook(qmd, params, kernel)
             written.append(writer.submit(write_formats, notebook, front_matter, qmd, out, params, formats))
         return [future.result() for future in written]
+
+
+#: Set to 1 for a fresh kernel per ``render_report`` call (the old behaviour; slower, same bytes).
+FRESH_KERNEL_ENV = "MAPSTUDY_FRESH_KERNEL"
+_WARM = threading.local()
+_WARM_KERNELS: list[WarmKernel] = []
+
+
+def _close_warm_kernels() -> None:
+    for kernel in _WARM_KERNELS:
+        kernel.close()
+
+
+atexit.register(_close_warm_kernels)
+
+
+def shared_kernel(workdir: Path) -> WarmKernel | None:
+    """This thread's warm kernel, kept between ``render_report`` calls (None: a fresh kernel each time).
+
+    Every report a process renders one at a time (a run's reports, each municipality's
+    partition, both languages) then shares one kernel start and the imports, without the
+    caller batching them (:func:`render_reports` also overlaps the HTML/PDF writing). One
+    kernel per thread, never shared across a fork; shut down when the process exits.
+    """
+    if os.environ.get(FRESH_KERNEL_ENV) == "1":
+        return None
+    kernel = getattr(_WARM, "kernel", None)
+    if kernel is None or getattr(_WARM, "pid", None) != os.getpid():
+        kernel = WarmKernel(workdir)
+        _WARM.kernel, _WARM.pid = kernel, os.getpid()
+        _WARM_KERNELS.append(kernel)
+    return kernel
 
 
 def render_report(
@@ -182,4 +220,4 @@ def render_report(
     qmd, output_dir, params = prepared(qmd, output_dir, params, formats)
     if quarto is not None:
         return render_quarto(quarto, qmd, output_dir, params, formats)
-    return render_embedded(qmd, output_dir, params, formats)
+    return render_embedded(qmd, output_dir, params, formats, shared_kernel(qmd.parent))
