@@ -144,8 +144,17 @@ def pupil_identity_frame(frame: pd.DataFrame) -> pd.DataFrame:
     from_code = _objects(distinct_births)[position]
     dob_written = frame.get("birth_date", pd.Series(None, index=frame.index, dtype="object"))
     dob = [c if v else d for c, v, d in zip(from_code, valid, dob_written)]
-    names = [name_key(f, l) for f, l in zip(frame.get("first_name", [None] * len(frame)),
-                                             frame.get("last_name", [None] * len(frame)))]
+    keys: dict[tuple, str | None] = {}  # each distinct (first, last) folded once
+    names = []
+    for first, last in zip(frame.get("first_name", [None] * len(frame)), frame.get("last_name", [None] * len(frame))):
+        pair = (first, last)
+        try:
+            name = keys[pair]
+        except KeyError:
+            name = keys[pair] = name_key(first, last)
+        except TypeError:  # an unhashable cell
+            name = name_key(first, last)
+        names.append(name)
     return pd.DataFrame({
         "code": codes, "valid": valid.astype(bool), "dob": dob, "name": names,
         "municipality": frame["municipality"],
