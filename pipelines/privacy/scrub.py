@@ -182,13 +182,15 @@ def harvest_names(frame: pd.DataFrame, columns: Iterable[str]) -> frozenset[str]
     matched part by part; tokens shorter than two letters (initials) or holding digits
     are dropped.
     """
-    tokens: set[str] = set()
+    values: set[str] = set()
     for column in columns:
-        for value in frame[column].dropna().astype(str).unique():
-            for token in re.split(r"[\s\-‐–]+", value.strip()):
-                token = token.strip(".,;:()'\"")
-                if len(token) >= 2 and not any(char.isdigit() for char in token):
-                    tokens.add(token)
+        values.update(frame[column].dropna().astype(str).unique())
+    # one split of all distinct values (a newline is a separator too), each distinct token checked once
+    tokens: set[str] = set()
+    for token in set(re.split(r"[\s\-‐–]+", "\n".join(values))):
+        token = token.strip(".,;:()'\"")
+        if len(token) >= 2 and not any(char.isdigit() for char in token):
+            tokens.add(token)
     return frozenset(tokens)
 
 
