@@ -211,8 +211,8 @@ def test_small_counts_and_their_shares_are_suppressed():
     frame = pd.DataFrame({"kov": ["A", "B", "C", "D"], "n": [0, 1, 4, 1234], "pct": [0.0, 50.0, 12.5, 61.7],
                           "base": [0, 2, 32, 2000]})
     cells = published_cells(frame, lang="et", min_cell=5, counts=["n", "base"], shares={"pct": ("n", "base")})
-    assert list(cells["n"]) == ["0", "<5", "<5", "1\u00a0234"]
-    assert list(cells["base"]) == ["0", "<5", "32", "2\u00a0000"]
+    assert list(cells["n"]) == ["0", "<5", "<5", "1\u202f234"]
+    assert list(cells["base"]) == ["0", "<5", "32", "2\u202f000"]
     assert list(cells["pct"]) == ["–", "…", "…", "61,7%"]
     english = published_cells(frame, lang="en", min_cell=5, counts=["n", "base"], shares={"pct": ("n", "base")})
     assert list(english["n"]) == ["0", "<5", "<5", "1,234"] and list(english["pct"])[-1] == "61.7%"

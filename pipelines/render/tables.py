@@ -53,7 +53,7 @@ def format_number(value: float, lang: str, decimals: int = 0) -> str:
         value = 0.0
     text = f"{value:,.{decimals}f}"
     if lang == "et":
-        return text.replace(",", "\u00a0").replace(".", ",")
+        return text.replace(",", "\u202f").replace(".", ",")  # narrow no-break space: 1 234,5
     return text
 
 
