@@ -330,9 +330,14 @@ def test_report_kernels_talk_over_encrypted_sockets(tmp_path):
 
 
 def test_a_warm_kernel_is_encrypted_and_reset_between_reports(tmp_path):
-    """Reports run in turn in one kernel start as in a fresh one: no name of the one before."""
+    """Reports run in turn in one kernel start as in a fresh one: no name of the one before, and
+    the idle kernel holds no lock on a database a report read (the pipeline may write it next)."""
+    database = tmp_path / "probe.duckdb"
+    duckdb.connect(str(database)).close()
     (tmp_path / "a.qmd").write_text("```{python}\nleft_over = 1\nimport matplotlib\n"
-                                    "matplotlib.rcParams['font.size'] = 31\n```\n", encoding="utf-8")
+                                    "matplotlib.rcParams['font.size'] = 31\nimport duckdb\n"
+                                    f"con = duckdb.connect({str(database)!r}, read_only=True)\n```\n",
+                                    encoding="utf-8")
     (tmp_path / "b.qmd").write_text("```{python}\nfrom ipykernel.kernelapp import IPKernelApp\nimport os\n"
                                     "import matplotlib\nprint(IPKernelApp.instance().curve_secretkey is not None,"
                                     " 'left_over' in globals(), matplotlib.rcParams['font.size'], os.getcwd())\n```\n",
@@ -341,8 +346,11 @@ def test_a_warm_kernel_is_encrypted_and_reset_between_reports(tmp_path):
     second, _ = read_qmd(tmp_path / "b.qmd")
     with WarmKernel(tmp_path) as kernel:
         kernel.execute(first, tmp_path, "a.qmd")
+        writer = duckdb.connect(str(database))  # read-write: no conflicting lock from the idle kernel
+        writer.execute("CREATE TABLE written AS SELECT 1 AS x")
+        writer.close()
         kernel.execute(second, tmp_path, "b.qmd")
-    assert len(second.cells) == 1
+    assert len(first.cells) == 1 and len(second.cells) == 1
     encrypted, left_over, size, cwd = second.cells[0].outputs[0]["text"].split()
     assert (encrypted, left_over, cwd) == ("True", "False", str(tmp_path.resolve()))
     assert float(size) != 31

@@ -157,6 +157,20 @@ del _mpl, _plt, _os
 _gc.collect()
 del _gc
 """
+#: Run in a warm kernel after each report: the report's DuckDB connections are closed and its
+#: names dropped, so the idle kernel holds no lock on the study database (a pipeline run may
+#: write it next).
+CLEANUP_SOURCE = """\
+import duckdb as _duckdb
+for _value in list(globals().values()):
+    for _con in (_value, getattr(_value, "con", None)):
+        if isinstance(_con, _duckdb.DuckDBPyConnection):
+            _con.close()
+get_ipython().run_line_magic("reset", "-f")
+import gc as _gc
+_gc.collect()
+del _gc
+"""
 #: Imported once when a warm kernel starts, so that even its first report skips them.
 WARM_IMPORTS = "import duckdb, matplotlib.pyplot, numpy, pandas, pipelines.render.report, pipelines.render.figures"
 
@@ -240,11 +254,14 @@ class WarmKernel:
     def execute(self, notebook: nbformat.NotebookNode, workdir: Path, name: str) -> None:
         """Run every cell of ``notebook`` after resetting the kernel; as :func:`execute`."""
         reset = nbformat.v4.new_code_cell(RESET_SOURCE.format(workdir=str(Path(workdir).resolve())))
+        cleanup = nbformat.v4.new_code_cell(CLEANUP_SOURCE)
         notebook.cells.insert(0, reset)
+        notebook.cells.append(cleanup)
         try:
             self._run(notebook, name)
         finally:
             notebook.cells.remove(reset)
+            notebook.cells.remove(cleanup)
 
 
 def clean(notebook: nbformat.NotebookNode) -> None:
