@@ -33,7 +33,7 @@ import dagster as dg
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 from pipelines.assets.analyses import build_analysis_assets
-from pipelines.assets.common import DEPS_TAG, PLAN_TAG
+from pipelines.assets.common import CONTEXT_TAG, DEPS_TAG, PLAN_TAG
 from pipelines.assets.coordinator import MUNICIPALITY_KEY, build_coordinator_assets
 from pipelines.assets.evaluation import evaluation_report, evaluation_results_asset
 from pipelines.assets.ingest import build_ingest_assets
@@ -152,7 +152,7 @@ def prune_assets(assets: Sequence[dg.AssetsDefinition], study: Study
             if not lost:
                 continue
             changed = True
-            if _spec_tags(asset).get(DEPS_TAG) == "any" and _deps(asset) - lost - _meta_keys(asset):
+            if _spec_tags(asset).get(DEPS_TAG) == "any" and _deps(asset) - lost - _context_keys(asset):
                 kept[i] = _without_deps(asset, lost)
                 break
             del kept[i]
@@ -163,8 +163,10 @@ def prune_assets(assets: Sequence[dg.AssetsDefinition], study: Study
     return kept, lines
 
 
-def _meta_keys(asset: dg.AssetsDefinition) -> set[dg.AssetKey]:
-    return {key for key in _deps(asset) if key.path[0] == "meta"}
+def _context_keys(asset: dg.AssetsDefinition) -> set[dg.AssetKey]:
+    """Deps that give a show-what-there-is asset context, not content: meta.* and its CONTEXT_TAG list."""
+    named = tuple(_spec_tags(asset).get(CONTEXT_TAG, "").split("."))
+    return {key for key in _deps(asset) if key.path[0] == "meta" or tuple(key.path[-2:]) == named}
 
 
 def study_assets(study: Study, shared: Sequence[str], on_start=None) -> list[dg.AssetsDefinition]:

@@ -14,6 +14,10 @@ PLAN_TAG = "mapstudy/plan"
 #: Tag of an asset that shows whatever of its deps the study has (e.g. the technical
 #: report): left out only when none of them is left, its dropped deps otherwise removed.
 DEPS_TAG = "mapstudy/deps"
+#: Tag naming ("schema.table"; Dagster allows no '/' in tag values) a dep of such an asset
+#: that gives it context but nothing to show on its own (meta.* always count as context):
+#: when only context is left, the asset is left out too.
+CONTEXT_TAG = "mapstudy/context"
 
 
 def meta_key(table: str) -> dg.AssetKey:

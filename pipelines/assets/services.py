@@ -26,7 +26,7 @@ from analyses import services as services_analysis
 from analyses import specialists as specialists_analysis
 from pipelines import warehouse
 from pipelines.assets.analyses import Frames, Log, _results_asset, empty_results, read_instrument
-from pipelines.assets.common import DEPS_TAG, meta_key
+from pipelines.assets.common import CONTEXT_TAG, DEPS_TAG, meta_key
 from pipelines.assets.reports import report_asset
 from pipelines.config import Codebook, Study
 from pipelines.plan import ServicesPlan, derived_seed
@@ -222,5 +222,5 @@ services_report = report_asset(
           ["results", "published_family"]],  # the family table its municipality counts come from
     description=("Specialists and services: who works with children, cooperation matrix and network, services "
                  "and need against supply per municipality, et and en; says what cannot be shown."),
-    tags={DEPS_TAG: "any"},
+    tags={DEPS_TAG: "any", CONTEXT_TAG: "results.published_family"},
 )
