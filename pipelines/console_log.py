@@ -1,7 +1,8 @@
 """The run's console log: Dagster's events in one line each, a failed step without its stack trace.
 
-Dagster's own console logger prints a failed step's whole stack trace (some 80 lines)
-before mapstudy can say in one line what went wrong and what to do. The stack trace
+Dagster's own console logger prints a failed step's whole stack trace (some 80 lines),
+and an ERROR line for every step that did not run because of it, before mapstudy can say
+in one line what went wrong and what to do. The stack trace
 stays in Dagster's event log (the UI shows it); the console gets the step, the error's
 class and its first line. `mapstudy --debug run` sets MAPSTUDY_DEBUG and gets it whole.
 """
@@ -35,6 +36,11 @@ def short_message(message: str) -> str:
     return f"{head.rstrip('.')}: {first}"
 
 
+def is_consequence(message: str) -> bool:
+    """A step not run because an earlier one failed: the failure itself was already said."""
+    return "Dependencies for step" in message and "Not executing" in message
+
+
 class _ShortFormatter(logging.Formatter):
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
         record.message = short_message(record.message)
@@ -48,5 +54,7 @@ def console_logger(init_context) -> logging.Logger:
     handler = logging.StreamHandler(sys.stderr)
     full = os.environ.get(DEBUG_ENV) == "1"
     handler.setFormatter(logging.Formatter(_FORMAT) if full else _ShortFormatter(_FORMAT))
+    if not full:  # one failed step would otherwise print an ERROR line for every step after it
+        handler.addFilter(lambda record: not is_consequence(record.getMessage()))
     logger.addHandler(handler)
     return logger

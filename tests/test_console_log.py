@@ -3,7 +3,7 @@
 import dagster as dg
 import pytest
 
-from pipelines.console_log import DEBUG_ENV, console_logger, short_message
+from pipelines.console_log import DEBUG_ENV, console_logger, is_consequence, short_message
 
 FAILURE = ('Execution of step "ingest_study" failed.\n\n'
            'dagster._core.errors.DagsterExecutionStepExecutionError: Error occurred while executing op '
@@ -39,3 +39,8 @@ def test_the_console_shows_the_stack_trace_only_with_debug(debug, capsys, monkey
     err = capsys.readouterr().err
     assert 'Execution of step "broken" failed: ValueError: the first line' in err or debug
     assert ("Stack Trace" in err) == debug
+
+
+def test_steps_skipped_after_a_failure_are_not_repeated():
+    assert is_consequence("reports - Dependencies for step reports__technical failed: ['ingest_study']. Not executing.")
+    assert not is_consequence('Execution of step "ingest_study" failed.')
