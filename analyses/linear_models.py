@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from analyses.models_design import INTERCEPT, _dummies, _is_categorical
+from analyses.models_design import INTERCEPT, design_columns
 from analyses.tidy import tidy_frame
 
 LINEAR_ID_COLUMNS = ("model", "term")
@@ -60,16 +60,8 @@ def _design(frame: pd.DataFrame, outcome: str, terms: Sequence[str], extra: Sequ
         raise ValueError("no complete cases for the model specification")
     if not pd.api.types.is_numeric_dtype(complete[outcome]):
         raise ValueError(f"outcome {outcome!r} must be numeric")
-    names, blocks = [INTERCEPT], [np.ones((len(complete), 1))]
-    for term in terms:
-        series = complete[term]
-        if _is_categorical(series):
-            dummy_names, values = _dummies(series, term)
-        else:
-            dummy_names, values = [term], series.to_numpy(dtype=float)[:, None]
-        names += dummy_names
-        blocks.append(values)
-    return complete, complete[outcome].to_numpy(dtype=float), np.hstack(blocks), names
+    X, names, _ = design_columns(complete, terms)
+    return complete, complete[outcome].to_numpy(dtype=float), X, names
 
 
 def _coefficient_rows(model, names, beta, se, n, df, method, ci_method, correction, conf_level):

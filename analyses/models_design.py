@@ -73,6 +73,28 @@ def _dummies(series: pd.Series, name: str) -> tuple[list[str], np.ndarray]:
     return names, values
 
 
+def design_columns(complete: pd.DataFrame, terms: Sequence[str]
+                   ) -> tuple[np.ndarray, list[str], dict[str, tuple[str, ...]]]:
+    """The design matrix of ``terms`` on complete cases: intercept, then each term's columns.
+
+    Returns ``(X, names, term_columns)``; shared by the logistic and the linear models so
+    that both code a term (numeric as is, categorical as treatment dummies) the same way.
+    """
+    names: list[str] = [INTERCEPT]
+    blocks: list[np.ndarray] = [np.ones((len(complete), 1))]
+    term_columns: dict[str, tuple[str, ...]] = {}
+    for term in terms:
+        series = complete[term]
+        if _is_categorical(series):
+            dummy_names, values = _dummies(series, term)
+        else:
+            dummy_names, values = [term], series.to_numpy(dtype=float)[:, None]
+        names += dummy_names
+        blocks.append(values)
+        term_columns[term] = tuple(dummy_names)
+    return np.hstack(blocks), names, term_columns
+
+
 def _outcome_01(series: pd.Series, name: str) -> np.ndarray:
     if pd.api.types.is_bool_dtype(series):
         return series.to_numpy(dtype=float)
@@ -96,24 +118,13 @@ def model_data(
     if complete.empty:
         raise ValueError("no complete cases for the model specification")
     y = _outcome_01(complete[outcome], outcome)
-    names: list[str] = [INTERCEPT]
-    blocks: list[np.ndarray] = [np.ones((len(complete), 1))]
-    term_columns: dict[str, tuple[str, ...]] = {}
-    for term in terms:
-        series = complete[term]
-        if _is_categorical(series):
-            dummy_names, values = _dummies(series, term)
-        else:
-            dummy_names, values = [term], series.to_numpy(dtype=float)[:, None]
-        names += dummy_names
-        blocks.append(values)
-        term_columns[term] = tuple(dummy_names)
+    X, names, term_columns = design_columns(complete, terms)
     groups = None
     if cluster:
         groups = pd.factorize(complete[cluster], sort=True)[0].astype(np.intp)
     return ModelData(
         y=y,
-        X=np.hstack(blocks),
+        X=X,
         columns=tuple(names),
         term_columns=term_columns,
         groups=groups,

@@ -28,9 +28,13 @@ def scale_definitions(codebook: Codebook) -> list[ScaleDefinition]:
 
 
 def with_scale_scores(frame: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
-    """The frame with one column per scale (the score) beside its items."""
+    """The frame with one column per scale (the score) beside its items.
+
+    A scale whose items the frame lacks is left out: a frame narrowed by its caller, or a
+    study whose codebook override removed items, still gets every scale it can score.
+    """
     out = frame.copy()
     for definition in scale_definitions(codebook):
-        scored = score_scale(out, definition)
-        out[definition.name] = scored[definition.name]
+        if set(definition.items) <= set(out.columns):
+            out[definition.name] = score_scale(out, definition)[definition.name]
     return out

@@ -52,7 +52,6 @@ from analyses.evaluation import (
 from analyses.evaluation.did import contrast_label
 from analyses.evaluation.linking import ALL, BETWEEN, DEFAULT_WAVES
 from analyses.evaluation.results import evaluation_frame
-from analyses.scales import score_scale
 from analyses.tidy import tidy_frame
 from pipelines.assets.common import meta_key, output_key
 from pipelines.assets.reports import report_asset
@@ -60,7 +59,7 @@ from pipelines.config import Codebook, Study
 from pipelines.plan import EvaluationPlan
 from pipelines.privacy.cells import protect_table
 from pipelines.resources import StudyResource
-from pipelines.scales import scale_definitions
+from pipelines.scales import with_scale_scores
 from pipelines.study_plan import evaluation_waves, with_plan_outcomes
 from pipelines.warehouse import connect, table_exists, write_tables
 
@@ -129,11 +128,7 @@ RESULT_TABLES = ("evaluation", "attrition", "evaluation_flow", "cooperation_chan
 
 def pilot_assessments(pilot: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
     """The assessment rows with every codebook scale score whose items the table has."""
-    out = pilot.copy()
-    for definition in scale_definitions(codebook):
-        if set(definition.items) <= set(out.columns):
-            out[definition.name] = score_scale(out, definition)[definition.name]
-    return out
+    return with_scale_scores(pilot, codebook)
 
 
 def cooperation_columns(codebook: Codebook, group: str = "cooperation", prefix: str = "coop_") -> dict[str, str]:

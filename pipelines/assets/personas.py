@@ -31,7 +31,6 @@ import pandas as pd
 import yaml
 from dagster import AssetExecutionContext
 
-from analyses.scales import score_scale
 from analyses.small_cells import DEFAULT_MIN_CELL
 from analyses.tidy import tidy_frame
 from personas import (
@@ -58,7 +57,7 @@ from pipelines.assets.reports import report_asset
 from pipelines.config import Codebook, Study, normalise_text
 from pipelines.plan import PersonaIndicator, PersonaPlan, derived_seed
 from pipelines.resources import StudyResource
-from pipelines.scales import scale_definitions
+from pipelines.scales import with_scale_scores
 from pipelines.study_plan import first_wave, with_plan_outcomes
 from pipelines.warehouse import connect, write_tables
 
@@ -98,20 +97,11 @@ def indicator_column(frame: pd.DataFrame, spec: PersonaIndicator) -> pd.Series:
     return values
 
 
-def with_available_scale_scores(frame: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
-    """The frame with every codebook scale score whose items the frame has."""
-    out = frame.copy()
-    for definition in scale_definitions(codebook):
-        if set(definition.items) <= set(out.columns):
-            out[definition.name] = score_scale(out, definition)[definition.name]
-    return out
-
-
 def persona_frame(rows: pd.DataFrame, codebook: Codebook, plan: PersonaPlan, wave: str | None,
                   study: Study | None = None) -> pd.DataFrame:
     """The wave's rows with scale scores, the plan's outcomes and one column per planned indicator."""
     frame = rows if wave is None or "wave" not in rows.columns else rows[rows["wave"] == wave]
-    frame = with_available_scale_scores(frame.reset_index(drop=True), codebook)
+    frame = with_scale_scores(frame.reset_index(drop=True), codebook)
     if study is not None:
         frame = with_plan_outcomes(frame, study, plan.instrument)
     indicators = {spec.column: indicator_column(frame, spec) for spec in plan.indicator_specs()}
