@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analyses.evaluation import sector_cooperation_change
+from analyses.evaluation import difference_in_differences, sector_cooperation_change, within_group_change
 from analyses.evaluation.did import ONE_GROUP_ONLY
 from pipelines.assets.evaluation import (
     PLAN_TAGS,
@@ -27,6 +27,7 @@ from pipelines.assets.evaluation import (
     evaluation_report,
     evaluation_results_asset,
     evaluation_tables,
+    evaluation_results,
     load_cooperation,
     protected_flow,
     suppress_small_binary_counts,
@@ -143,6 +144,40 @@ def test_binary_rows_revealing_a_small_count_are_blanked():
     out = suppress_small_binary_counts(frame, {("behaviour_flag", "comparison", "all")}, ("pilot", "comparison"))
     assert out["estimate"].isna().tolist() == [False, True, True, False]
     assert out.loc[2, "warning"] == SMALL_COUNT and out.loc[3, "warning"] == "small_n"
+
+
+def test_analyses_return_true_small_cells_and_the_published_table_blanks_them():
+    """A municipality with 3 linked pilot pupils: true numbers from the analyses, blanked by the asset."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for m, sizes in (("m0", {"pilot": 3, "comparison": 12}), ("m1", {"pilot": 12, "comparison": 12})):
+        for group, size in sizes.items():
+            for i in range(size):
+                pupil = {"pupil_id": f"{m}{group}{i}", "group": group, "municipality": m}
+                before = float(rng.normal(10, 2))
+                rows += [{**pupil, "wave": "pre", "score": before},
+                         {**pupil, "wave": "post", "score": before + float(rng.normal(1, 1))}]
+    assessments = pd.DataFrame(rows)
+    design = EvaluationDesign(("pre", "post"), "group", "pilot", "comparison", continuous=("score",))
+    key = ["outcome", "group", "municipality", "contrast"]
+    true = within_group_change(assessments, ["score"], binary=[]).set_index(key)
+    small = true.loc[("score", "pilot", "m0", "pre")]
+    assert small["n"] == 3 and not math.isnan(small["estimate"]) and small["warning"] == "small_n"
+    true_did = difference_in_differences(assessments, ["score"], comparison="comparison").set_index(key)
+    assert not math.isnan(true_did.loc[("score", "pilot - comparison", "m0", "did"), "estimate"])
+
+    published = evaluation_results(assessments, 5, design).set_index(key)
+    small_cells = [("score", "pilot", "m0", "pre"), ("score", "pilot", "m0", "post"),
+                   ("score", "pilot - comparison", "m0", "did")]
+    for index in small_cells:
+        row = published.loc[[index]]
+        assert (row["warning"] == "suppressed_n_below_min").all()
+        assert row[["estimate", "n", "conf_low", "effect_size", "p_value"]].isna().all().all()
+    shown = published.loc[[("score", "pilot", "m1", "pre")]]
+    assert (shown["n"] == 12).all() and shown["estimate"].notna().all()
+    assert published.loc[("score", "comparison", "m0", "pre"), "n"] == 12
+    assert published.loc[("score", "pilot", "all", "pre"), "n"] == 15
+    assert len(published) == len(true) + len(true_did) + 1  # + the random-intercept check row
 
 
 def test_asset_specs_are_tagged_with_their_plan_part():

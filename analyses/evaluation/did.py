@@ -30,7 +30,7 @@ from scipy import stats
 from analyses.evaluation import hypothesis_tests
 from analyses.evaluation.cluster_robust import cluster_robust_ols
 from analyses.evaluation.linking import ALL, DEFAULT_WAVES, link_waves
-from analyses.evaluation.results import add_warning, apply_small_numbers, evaluation_frame
+from analyses.evaluation.results import add_warning, evaluation_frame, small_numbers_warning
 from analyses.linear_models import fit_mixed_arrays
 from analyses.methods import FEW_CLUSTERS_BELOW
 
@@ -148,7 +148,6 @@ def difference_in_differences(
     treated: str = "pilot",
     by_municipality: bool = True,
     conf_level: float = 0.95,
-    min_n: int = 5,
     small_n: int = 10,
     comparison: str | None = None,
     waves: Sequence[str] = DEFAULT_WAVES,
@@ -157,7 +156,8 @@ def difference_in_differences(
     """'did' rows (treated - comparison change) per outcome, pooled and per municipality.
 
     ``group`` of the rows is 'treated - comparison' (``contrast_label``); ``n`` the
-    linked pupils of both groups; the small-numbers rule applies to the smaller group. A
+    linked pupils of both groups; the ``small_n`` warning goes by the smaller group (its
+    true numbers are returned; the small-cell rule is ``publish_evaluation``'s). A
     cell without pupils of one of the groups gets a row without numbers and the warning
     ``one_group_only``. Pooled rows come twice, once per cluster-robust correction (CR2
     first, the primary). Binary outcomes give the DiD of proportions (linear probability
@@ -180,7 +180,7 @@ def difference_in_differences(
             for row in built:
                 row = _standardise({"outcome": outcome, "group": label,
                                     "municipality": municipality, "contrast": "did", **row}, sd)
-                rows.append(apply_small_numbers(row, smaller, min_n, small_n))
+                rows.append(add_warning(row, small_numbers_warning(smaller, 0, small_n)))
     return evaluation_frame(rows)
 
 
@@ -214,7 +214,6 @@ def random_intercept_did(
     outcomes: Sequence[str],
     treated: str = "pilot",
     conf_level: float = 0.95,
-    min_n: int = 5,
     small_n: int = 10,
     comparison: str | None = None,
     waves: Sequence[str] = DEFAULT_WAVES,
@@ -249,5 +248,5 @@ def random_intercept_did(
                 "conf_low": estimate - z * se, "conf_high": estimate + z * se}
         smaller = int(min((scores["pilot"] == 1).sum(), (scores["pilot"] == 0).sum()))
         row = add_warning(row, _one_cluster_per_group(scores))
-        rows.append(apply_small_numbers(_standardise(row, pooled_pre_sd(scores)), smaller, min_n, small_n))
+        rows.append(add_warning(_standardise(row, pooled_pre_sd(scores)), small_numbers_warning(smaller, 0, small_n)))
     return evaluation_frame(rows)

@@ -30,8 +30,8 @@ from analyses.evaluation.linking import ALL, DEFAULT_WAVES, link_waves
 from analyses.evaluation.results import (
     CANNOT_REACH_SIGNIFICANCE,
     add_warning,
-    apply_small_numbers,
     evaluation_frame,
+    small_numbers_warning,
 )
 
 #: Below this many non-zero differences / discordant pairs no exact two-sided p < 0.05 exists.
@@ -139,7 +139,6 @@ def within_group_change(
     binary: Sequence[str] | None = None,
     by_municipality: bool = True,
     conf_level: float = 0.95,
-    min_n: int = 5,
     small_n: int = 10,
     waves: Sequence[str] = DEFAULT_WAVES,
     group: str = "group",
@@ -150,8 +149,10 @@ def within_group_change(
     when its values are booleans or only 0 and 1. 'pre' is the first of ``waves``,
     'post' the last; ``group`` names the group column. Returns the ``results.evaluation``
     columns (see ``results``); ``n`` is the number of linked pupils with both waves.
+    Every cell gets its true numbers (rows below ``small_n`` pupils the warning
+    ``small_n``); the small-cell rule is the publishing layer's (``publish_evaluation``).
     """
-    linked = link_waves(assessments, outcomes, waves, group)  # cells with nobody linked still get (suppressed) rows
+    linked = link_waves(assessments, outcomes, waves, group)  # cells with nobody linked still get rows
     rows = []
     for outcome in outcomes:
         treat_binary = (outcome in binary) if binary is not None else is_binary(assessments[outcome])
@@ -159,7 +160,6 @@ def within_group_change(
             pre, post = _pairs(cell, outcome)
             build = binary_change_rows if treat_binary else continuous_change_rows
             for row in build(pre, post, conf_level):
-                rows.append(apply_small_numbers({"outcome": outcome, "group": group,
-                                                 "municipality": municipality, **row},
-                                                pre.size, min_n, small_n))
+                rows.append(add_warning({"outcome": outcome, "group": group, "municipality": municipality, **row},
+                                        small_numbers_warning(pre.size, 0, small_n)))
     return evaluation_frame(rows)

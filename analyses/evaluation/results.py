@@ -8,7 +8,11 @@ applies the same one:
 
 * ``n < min_n`` (default 5, the study's small-cell threshold): the row is *suppressed*:
   every number, including ``n``, is blanked, because a mean of 1-4 children can point at
-  a child, and nothing can be said from so few anyway.
+  a child, and nothing can be said from so few anyway. ``within_group_change``,
+  ``difference_in_differences`` and ``random_intercept_did`` return true numbers for
+  every cell (only the ``small_n`` warning); the asset layer
+  (``pipelines.assets.evaluation.publish_evaluation``) applies this rule with the
+  study's ``privacy.min_cell`` before ``results.evaluation`` is written.
 * ``n < small_n`` (default 10): kept, with warning ``small_n``: the interval is wide and
   the estimate should be read as description, not as evidence.
 * a test whose smallest attainable two-sided p-value is above 0.05 (an exact McNemar
@@ -56,8 +60,13 @@ def apply_small_numbers(row: dict[str, Any], n: int, min_n: int = 5, small_n: in
     """Set the row's warning for ``n`` units and blank every number if it is suppressed."""
     warning = small_numbers_warning(n, min_n, small_n)
     if warning == SUPPRESSED:
-        return {**row, **{column: None for column in _NUMBERS}, "warning": SUPPRESSED}
+        return suppressed_row(row)
     return add_warning(row, warning)
+
+
+def suppressed_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The row as published when it is built from fewer than ``min_n`` units: no numbers, warning SUPPRESSED."""
+    return {**row, **{column: None for column in _NUMBERS}, "warning": SUPPRESSED}
 
 
 def add_warning(row: dict[str, Any], warning: str | None) -> dict[str, Any]:

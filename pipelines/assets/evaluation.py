@@ -15,8 +15,12 @@ attrition covariates and the small-n threshold. The cooperation change uses
 such instrument or it has fewer than two waves. Rows of other groups or waves, and
 planned outcomes the table lacks, are left out with a log line (counts and names only).
 
-Small counts. The analysis functions blank every row built from fewer than ``min_cell``
-pupils. Two more ways a table could give away a count of 1..min_cell-1 are closed here:
+Small counts. The analysis functions return true numbers; the rules are applied here,
+with the study's ``privacy.min_cell``, before a table is written. ``publish_evaluation``
+blanks every ``results.evaluation`` row built from fewer than ``min_cell`` pupils (a
+'did' row: fewer in either group; warning ``suppressed_n_below_min``, the rule of
+``analyses.evaluation.results``; a count 1..min_cell-1 is ``analyses.small_cells.is_small``).
+Two more ways a table could give away a count of 1..min_cell-1 are closed here:
 
 * the flow table's counts add up (assessed before = linked + lost, municipalities add up
   to the total), so a hidden count could be subtracted back: the atomic counts (linked,
@@ -51,7 +55,8 @@ from analyses.evaluation import (
 )
 from analyses.evaluation.did import contrast_label
 from analyses.evaluation.linking import ALL, BETWEEN, DEFAULT_WAVES
-from analyses.evaluation.results import evaluation_frame
+from analyses.evaluation.results import evaluation_frame, suppressed_row
+from analyses.small_cells import is_small
 from analyses.tidy import tidy_frame
 from pipelines.assets.common import meta_key, output_key
 from pipelines.assets.reports import report_asset
@@ -214,6 +219,50 @@ def suppress_small_binary_counts(results: pd.DataFrame, small: set[tuple], group
     return out
 
 
+def linked_cell_sizes(assessments: pd.DataFrame, outcomes: Sequence[str], waves: Sequence[str],
+                      group: str) -> dict[tuple, int]:
+    """(outcome, group, municipality or 'all') -> linked pupils with both waves of the outcome."""
+    linked = link_waves(assessments, outcomes, waves, group)
+    sizes: dict[tuple, int] = {}
+    for outcome in outcomes:
+        pre = pd.to_numeric(linked[f"{outcome}_pre"], errors="coerce")
+        post = pd.to_numeric(linked[f"{outcome}_post"], errors="coerce")
+        both = linked.loc[pre.notna() & post.notna()]
+        for (g, m), size in both.groupby(["group", "municipality"]).size().items():
+            sizes[(outcome, g, m)] = int(size)
+        for g, size in both.groupby("group").size().items():
+            sizes[(outcome, g, ALL)] = int(size)
+    return sizes
+
+
+def publish_evaluation(results: pd.DataFrame, sizes: Mapping[tuple, int], min_cell: int,
+                       groups: tuple[str, str]) -> pd.DataFrame:
+    """results.evaluation as published: rows built from fewer than ``min_cell`` pupils blanked.
+
+    ``results`` are the analyses' true rows, ``sizes`` the pupils per (outcome, group,
+    municipality) (``linked_cell_sizes``). A pre/post/change row of a cell with fewer than
+    ``min_cell`` pupils (none included: the row has no numbers to show) loses every
+    number, ``n`` too, and gets the warning ``suppressed_n_below_min`` alone; a 'did' row
+    the same when its smaller group is a small count (``is_small``; a group with nobody
+    is the analyses' ``one_group_only`` row, nothing to hide). That includes the
+    random-intercept row left without an estimate (``too_few_clusters``): its ``n`` (both
+    groups) next to the larger group's 'all' row would give the small group back. Other
+    rows are unchanged.
+    """
+    def hidden(row: Mapping) -> bool:
+        if row["contrast"] == "did":
+            return is_small(min(sizes.get((row["outcome"], g, row["municipality"]), 0) for g in groups), min_cell)
+        return sizes.get((row["outcome"], row["group"], row["municipality"]), 0) < min_cell
+
+    out = results.copy()
+    mask = np.array([hidden(row) for row in out.to_dict("records")], dtype=bool)
+    if mask.any():
+        blank = suppressed_row({})
+        for column, value in blank.items():
+            out.loc[mask, column] = np.nan if value is None else value
+    return out
+
+
 def evaluation_results(assessments: pd.DataFrame, min_cell: int, design: EvaluationDesign) -> pd.DataFrame:
     """results.evaluation: pre/post/change per group and 'did' rows, per municipality and 'all'.
 
@@ -222,17 +271,18 @@ def evaluation_results(assessments: pd.DataFrame, min_cell: int, design: Evaluat
     linear mixed model is no better check than the CR1 row).
     """
     outcomes, keywords = design.outcomes, design.keywords()
-    did = {"treated": design.treated, "comparison": design.comparison, "min_n": min_cell, "small_n": design.small_n}
+    did = {"treated": design.treated, "comparison": design.comparison, "small_n": design.small_n}
     with warnings.catch_warnings():
         # a municipality variance at its boundary 0 is expected with few municipalities (did.py)
         warnings.simplefilter("ignore", SingularMatrixWarning)
         parts = [
-            within_group_change(assessments, outcomes, binary=design.binary, min_n=min_cell, small_n=design.small_n,
-                                **keywords),
+            within_group_change(assessments, outcomes, binary=design.binary, small_n=design.small_n, **keywords),
             difference_in_differences(assessments, outcomes, **did, **keywords),
             random_intercept_did(assessments, design.continuous, **did, **keywords),
         ]
     results = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else parts[0]
+    sizes = linked_cell_sizes(assessments, outcomes, design.waves, design.group)
+    results = publish_evaluation(results, sizes, min_cell, design.groups)
     small = small_binary_cells(assessments, design.binary, min_cell, design.waves, design.group)
     return suppress_small_binary_counts(results, small, design.groups)
 
