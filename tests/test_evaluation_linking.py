@@ -59,4 +59,13 @@ def test_attrition_balance_uses_unweighted_pooled_sd():
     expected = (lost.mean() - kept.mean()) / np.sqrt((lost.var(ddof=1) + kept.var(ddof=1)) / 2)
     assert rows.loc["pilot", "effect_size"] == pytest.approx(expected)
     assert rows.loc["pilot", "n"] == 16 and rows.loc["pilot", "contrast"] == "lost_vs_kept"
-    assert rows.loc["comparison", "warning"] == "suppressed_n_below_min"  # nobody lost
+    # nobody lost among the comparison pupils: true numbers here, blanked when published
+    assert rows.loc["comparison", "warning"] == "small_n" and np.isnan(rows.loc["comparison", "estimate"])
+    assert rows.loc["comparison", "n"] > 0
+    from pipelines.assets.evaluation import attrition_sizes, publish_attrition
+
+    published = publish_attrition(rows.reset_index(), attrition_sizes(frame, ["score"], ("pre", "post"), "group"),
+                                  5).set_index("group")
+    assert published.loc["comparison", "warning"] == "suppressed_n_below_min"
+    assert pd.isna(published.loc["comparison", "n"])
+    assert published.loc["pilot", "n"] == 16 and pd.isna(published.loc["pilot", "warning"])

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from analyses.evaluation.effect_sizes import standardised_mean_difference
-from analyses.evaluation.results import apply_small_numbers, evaluation_frame
+from analyses.evaluation.results import add_warning, evaluation_frame, small_numbers_warning
 from analyses.small_cells import is_small
 from analyses.tidy import tidy_frame
 
@@ -153,7 +153,6 @@ def flow_table(
 def attrition_balance(
     assessments: pd.DataFrame,
     covariates: Sequence[str],
-    min_n: int = 5,
     small_n: int = 10,
     waves: Sequence[str] = DEFAULT_WAVES,
     group: str = "group",
@@ -164,7 +163,9 @@ def attrition_balance(
     baseline covariate and ``effect_size`` the standardised mean difference over the
     unweighted pooled SD sqrt((s_lost^2 + s_kept^2)/2) (Austin 2009); |SMD| > 0.1 is the
     usual flag for imbalance. ``n`` counts the pupils compared; either side below
-    ``min_n`` suppresses the row (the results.py rule). Contrast is 'lost_vs_kept'.
+    ``small_n`` gives the warning ``small_n``. True numbers for every row: the small-cell
+    rule (either side below min_cell) is the asset's ``publish_attrition``. Contrast is
+    'lost_vs_kept'.
     """
     linked = link_waves(assessments, covariates, waves, group)
     baseline = linked.loc[linked["in_pre"]]
@@ -182,5 +183,5 @@ def attrition_balance(
                    "n": x.size + y.size, "effect_size": standardised_mean_difference(x, y),
                    "effect_size_name": "standardised mean difference (unweighted pooled SD)",
                    "method": "difference in baseline means, lost minus kept"}
-            rows.append(apply_small_numbers(row, min(x.size, y.size), min_n, small_n))
+            rows.append(add_warning(row, small_numbers_warning(min(x.size, y.size), 0, small_n)))
     return evaluation_frame(rows)

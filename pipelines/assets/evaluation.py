@@ -17,9 +17,10 @@ planned outcomes the table lacks, are left out with a log line (counts and names
 
 Small counts. The analysis functions return true numbers; the rules are applied here,
 with the study's ``privacy.min_cell``, before a table is written. ``publish_evaluation``
-blanks every ``results.evaluation`` row built from fewer than ``min_cell`` pupils (a
-'did' row: fewer in either group; warning ``suppressed_n_below_min``, the rule of
-``analyses.evaluation.results``; a count 1..min_cell-1 is ``analyses.small_cells.is_small``).
+(``publish_attrition`` for ``results.attrition``) blanks every row built from fewer
+than ``min_cell`` pupils (a 'did' row: fewer in either group; attrition: lost or kept)
+with the warning ``suppressed_n_below_min``, the rule of ``analyses.evaluation.results``
+(a count 1..min_cell-1 is ``analyses.small_cells.is_small``).
 Two more ways a table could give away a count of 1..min_cell-1 are closed here:
 
 * the flow table's counts add up (assessed before = linked + lost, municipalities add up
@@ -254,13 +255,35 @@ def publish_evaluation(results: pd.DataFrame, sizes: Mapping[tuple, int], min_ce
             return is_small(min(sizes.get((row["outcome"], g, row["municipality"]), 0) for g in groups), min_cell)
         return sizes.get((row["outcome"], row["group"], row["municipality"]), 0) < min_cell
 
+    return _suppressed(results, np.array([hidden(row) for row in results.to_dict("records")], dtype=bool))
+
+
+def _suppressed(results: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+    """A copy of ``results`` with the rows of ``mask`` as ``suppressed_row`` makes them (types kept)."""
     out = results.copy()
-    mask = np.array([hidden(row) for row in out.to_dict("records")], dtype=bool)
     if mask.any():
-        blank = suppressed_row({})
-        for column, value in blank.items():
+        for column, value in suppressed_row({}).items():
             out.loc[mask, column] = np.nan if value is None else value
     return out
+
+
+def attrition_sizes(assessments: pd.DataFrame, covariates: Sequence[str], waves: Sequence[str],
+                    group: str) -> dict[tuple, int]:
+    """(covariate, group or 'all') -> the smaller of the lost and kept pupils with the baseline covariate."""
+    linked = link_waves(assessments, covariates, waves, group)
+    baseline = linked.loc[linked["in_pre"]]
+    sizes: dict[tuple, int] = {}
+    for g, part in [*baseline.groupby("group", sort=True), (ALL, baseline)]:
+        for covariate in covariates:
+            known = pd.to_numeric(part[f"{covariate}_pre"], errors="coerce").notna()
+            sizes[(covariate, g)] = int(min((known & ~part["in_post"]).sum(), (known & part["in_post"]).sum()))
+    return sizes
+
+
+def publish_attrition(results: pd.DataFrame, sizes: Mapping[tuple, int], min_cell: int) -> pd.DataFrame:
+    """results.attrition as published: a row with fewer than ``min_cell`` lost or kept pupils blanked."""
+    return _suppressed(results, np.array([sizes.get((row["outcome"], row["group"]), 0) < min_cell
+                                          for row in results.to_dict("records")], dtype=bool))
 
 
 def evaluation_results(assessments: pd.DataFrame, min_cell: int, design: EvaluationDesign) -> pd.DataFrame:
@@ -387,7 +410,9 @@ def evaluation_tables(
     ``cooperation`` the cooperation table has no rows.
     """
     keywords = design.keywords()
-    attrition = attrition_balance(assessments, design.attrition, min_n=min_cell, small_n=design.small_n, **keywords)
+    attrition = publish_attrition(
+        attrition_balance(assessments, design.attrition, small_n=design.small_n, **keywords),
+        attrition_sizes(assessments, design.attrition, design.waves, design.group), min_cell)
     if cooperation is None:
         cooperation_change = no_rows()
     else:
