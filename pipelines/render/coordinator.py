@@ -65,6 +65,14 @@ class Coordinator:
                 return str(hit.iloc[0])
         return label
 
+    def count_share_header(self, first: str, keys) -> tuple[list[str], list[str]]:
+        """Header and cell kinds of a table with a count and a share column per place."""
+        header, kinds = [self.text(first)], ["text"]
+        for key in keys:
+            header += [f"{self.place_label(key)}: {self.text('count')}", f"{self.place_label(key)}: {self.text('share')}"]
+            kinds += ["count", "share"]
+        return header, kinds
+
     def place_label(self, key: tuple[str, str, str]) -> str:
         level, county, municipality = key
         if level == "study":
@@ -182,11 +190,7 @@ class Coordinator:
                     ok = self.all_published(rows, key, [option, BASE]) and rows.at[key, BASE] >= self.report.min_cell
                     line.append(self.percent(rows.at[key, option] / rows.at[key, BASE]) if ok else SUPPRESSED_SHARE)
                 body.append(line)
-            header = [self.text("reasons.reason")]
-            kinds = ["text"]
-            for key in keys:
-                header += [f"{self.place_label(key)}: {self.text('count')}", f"{self.place_label(key)}: {self.text('share')}"]
-                kinds += ["count", "share"]
+            header, kinds = self.count_share_header("reasons.reason", keys)
             base = [self.count_cell(rows, k, BASE) for k in keys]
             self.show(header, body, kinds, caption=self.text("reasons.caption", wave=self.report.texts.label("waves", wave),
                                                              base=", ".join(base)),
@@ -217,11 +221,7 @@ class Coordinator:
                 line += [self.count_cell(rows, key, c),
                          self.percent(rows.at[key, c] / rows.at[key, TOTAL]) if ok and rows.at[key, TOTAL] else SUPPRESSED_SHARE]
             body.append(line)
-        header = [self.text("personas.persona")]
-        kinds = ["text"]
-        for key in keys:
-            header += [f"{self.place_label(key)}: {self.text('count')}", f"{self.place_label(key)}: {self.text('share')}"]
-            kinds += ["count", "share"]
+        header, kinds = self.count_share_header("personas.persona", keys)
         if body:
             self.show(header, body, kinds, caption=self.text("personas.caption"),
                       note=self.report.text("common.suppression_note"))
