@@ -83,9 +83,43 @@ def _check_rule(missing: str) -> None:
         raise ValueError(f"missing must be one of {MISSING_RULES}, got {missing!r}")
 
 
+def row_classes(codes: np.ndarray) -> np.ndarray:
+    """Per row of an integer matrix, the id (0 .. classes - 1) of its distinct row.
+
+    The same partition as ``np.unique(codes, axis=0, return_inverse=True)`` in linear
+    time: the columns are folded into one int64 per row (mixed radix, the running code
+    renumbered by hashing before it could overflow), then factorised. Ids are numbered in
+    order of first appearance, not sorted; callers use the partition only.
+    """
+    codes = np.asarray(codes)
+    n = codes.shape[0]
+    if codes.ndim != 2:
+        raise ValueError("codes must be a records x columns matrix")
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    combined = np.zeros(n, dtype=np.int64)
+    span = 1  # combined lies in [0, span)
+    for j in range(codes.shape[1]):
+        column = codes[:, j].astype(np.int64, copy=False)
+        low = int(column.min())
+        width = int(column.max()) - low + 1
+        if span * width >= 2**62:
+            combined, uniques = pd.factorize(combined)
+            combined, span = combined.astype(np.int64, copy=False), max(len(uniques), 1)
+        combined = combined * width + (column - low)
+        span *= width
+    return pd.factorize(combined)[0].astype(np.int64, copy=False)
+
+
+def class_sizes(codes: np.ndarray) -> np.ndarray:
+    """Per row: how many rows of ``codes`` are equal to it (the class size, as int64)."""
+    ids = row_classes(codes)
+    return np.bincount(ids)[ids] if len(ids) else np.zeros(0, dtype=np.int64)
+
+
 def _class_ids(codes: np.ndarray) -> np.ndarray:
     """Equivalence class id per record, missing (-1) treated as its own category."""
-    return np.unique(codes, axis=0, return_inverse=True)[1].reshape(-1)
+    return row_classes(codes)
 
 
 def _wildcard_frequencies(codes: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -375,35 +409,52 @@ def local_suppression(
     """
     _check_rule(missing)
     order = _importance_order(frame, quasi_identifiers, importance)
-    result = frame.copy()
-    suppressed = pd.DataFrame(False, index=frame.index, columns=list(quasi_identifiers))
+    columns = list(quasi_identifiers)
+    position = [columns.index(c) for c in order]  # order -> column of ``codes``
+    # Worked on integer codes (-1: missing), as key_frequencies forms classes: setting a
+    # value to missing is setting its code to -1, the same partition as re-factorising.
+    codes = _key_codes(frame, columns)
+    done = np.zeros(codes.shape, dtype=bool)
+    weights = np.ones(len(frame))
+
+    def frequencies(matrix: np.ndarray) -> np.ndarray:
+        if missing == OWN_CATEGORY:
+            return class_sizes(matrix).astype(float)
+        return np.rint(_wildcard_frequencies(matrix, weights)[0])
+
+    reached = False
     while True:
-        fk = key_frequencies(result, quasi_identifiers, missing=missing)["fk"].to_numpy(dtype=float)
+        fk = frequencies(codes)
         problem = fk < k
         if not problem.any():
-            return SuppressionResult(result, suppressed, True)
+            reached = True
+            break
         gains = np.full((len(frame), len(order)), -np.inf)
-        for j, column in enumerate(order):
-            candidates = problem & result[column].notna().to_numpy()
+        for j, column in enumerate(position):
+            candidates = problem & (codes[:, column] >= 0)
             if not candidates.any():
                 continue
-            trial = result.copy()
-            trial.loc[candidates, column] = pd.NA
-            trial_fk = key_frequencies(trial, quasi_identifiers, missing=missing)["fk"].to_numpy(dtype=float)
-            gains[candidates, j] = trial_fk[candidates]
-        changed = False
-        for row in np.flatnonzero(problem):
-            options = gains[row]
-            if np.isneginf(options).all():
-                continue
-            reaching = np.flatnonzero(options >= k)
-            choice = reaching[0] if reaching.size else int(np.argmax(options))
-            column = order[choice]
-            result.iloc[row, result.columns.get_loc(column)] = pd.NA
-            suppressed.iloc[row, suppressed.columns.get_loc(column)] = True
-            changed = True
-        if not changed:
-            return SuppressionResult(result, suppressed, False)
+            trial = codes.copy()
+            trial[candidates, column] = -1
+            gains[candidates, j] = frequencies(trial)[candidates]
+        # Each problem record's choice depends on this round's gains only, so all are made at once.
+        rows = np.flatnonzero(problem)
+        options = gains[rows]
+        open_rows = ~np.isneginf(options).all(axis=1)
+        if not open_rows.any():
+            break
+        rows, options = rows[open_rows], options[open_rows]
+        reaching = options >= k
+        choice = np.where(reaching.any(axis=1), reaching.argmax(axis=1), options.argmax(axis=1))
+        chosen = np.asarray(position)[choice]
+        codes[rows, chosen] = -1
+        done[rows, chosen] = True
+    result = frame.copy()
+    for j, column in enumerate(columns):
+        hit = np.flatnonzero(done[:, j])
+        if hit.size:
+            result.iloc[hit, result.columns.get_loc(column)] = pd.NA
+    return SuppressionResult(result, pd.DataFrame(done, index=frame.index, columns=columns), reached)
 
 
 def information_loss(
@@ -450,6 +501,7 @@ def information_loss(
     for label, table in (("before", original), ("after", anonymised)):
         fk = key_frequencies(table, quasi_identifiers, missing=missing)["fk"].to_numpy(dtype=float)
         add(f"discernibility_{label}", float(fk.sum()), "discernibility metric: sum of class size over records")
-        classes = len(np.unique(_key_codes(table, quasi_identifiers), axis=0))
+        ids = row_classes(_key_codes(table, quasi_identifiers))
+        classes = int(ids.max()) + 1 if len(ids) else 0
         add(f"average_class_size_{label}", n / classes if n else np.nan, "records / equivalence classes")
     return tidy_frame(rows, id_columns=["analysis", "measure", "variable"])

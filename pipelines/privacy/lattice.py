@@ -124,17 +124,14 @@ def linked_fk(codes: np.ndarray, person_idx: np.ndarray, wave_idx: np.ndarray, p
     for w in range(waves):
         rows = wave_idx == w
         wide[person_idx[rows], w * keys:(w + 1) * keys] = codes[rows]
-    _, inverse, counts = np.unique(wide, axis=0, return_inverse=True, return_counts=True)
-    return counts[inverse.reshape(-1)][person_idx].astype(float)
+    return disclosure.class_sizes(wide)[person_idx].astype(float)
 
 
 def wave_fk(codes: np.ndarray, wave_idx: np.ndarray) -> np.ndarray:
     """Per record: records of its wave with the same key."""
     if len(codes) == 0:
         return np.zeros(0)
-    full = np.column_stack([wave_idx, codes])
-    _, inverse, counts = np.unique(full, axis=0, return_inverse=True, return_counts=True)
-    return counts[inverse.reshape(-1)].astype(float)
+    return disclosure.class_sizes(np.column_stack([wave_idx, codes])).astype(float)
 
 
 def search(base: pd.DataFrame, keys: Sequence[str], hierarchies: Mapping[str, Sequence[str]], keep: Sequence[str],
