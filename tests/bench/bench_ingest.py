@@ -60,6 +60,33 @@ def bare_read(study) -> int:
     return cells
 
 
+def frame_fingerprint(frame) -> str:
+    """SHA-256 of a frame's columns, dtypes, index and every value (``repr`` tells None, NaN and
+    <NA>, 1 and 1.0 apart): equal digests mean the same table, row for row. Prints no value."""
+    import hashlib
+
+    digest = hashlib.sha256(repr((list(frame.columns), list(frame.index))).encode())
+    for position, column in enumerate(frame.columns):
+        series = frame.iloc[:, position]
+        digest.update(f"\0{column}\0{series.dtype}\0".encode())
+        digest.update(repr(series.tolist()).encode())
+    return digest.hexdigest()
+
+
+def result_fingerprint(result) -> dict[str, str]:
+    """A digest per table an ``IngestResult`` holds (anon tables, meta.quality, meta.row_counts,
+    inputs and encodings, the names scanner's pattern): the ingest's output, compared before and
+    after an optimisation. Digests only, never a value."""
+    import hashlib
+
+    out = {f"anon.{name}": frame_fingerprint(frame) for name, frame in sorted(result.tables.items())}
+    out["meta.quality"] = frame_fingerprint(result.quality)
+    out["meta.row_counts"] = frame_fingerprint(result.row_counts)
+    out["inputs"] = hashlib.sha256(repr((result.inputs, sorted(result.encodings.items()))).encode()).hexdigest()
+    out["names_scanner"] = hashlib.sha256(result.names_scanner._pattern.pattern.encode()).hexdigest()
+    return out
+
+
 def ingest_vs_bare(pupils: int, repeats: int = 1) -> list[Timing]:
     from pipelines.config import load_codebooks, load_study
     from pipelines.ingest.stage import study_keys
