@@ -205,3 +205,47 @@ def test_a_dta_with_extended_missing_values(tmp_path):
     table = read_raw(path, Source(format="dta"))
     assert "a" in table.declared_missing["klass"] and 5.0 not in table.declared_missing["klass"]
     assert "nimi" not in table.declared_missing
+
+
+def _cells(frame: pd.DataFrame) -> tuple:
+    """Columns, dtypes and every cell with its Python type (1 and 1.0, None and '' told apart)."""
+    return (list(frame.columns), [str(d) for d in frame.dtypes],
+            [[(type(v).__name__, repr(v)) for v in frame[c].tolist()] for c in frame.columns])
+
+
+def test_an_xlsx_reads_as_pandas_reads_it(tmp_path):
+    """The column-wise calamine path gives pandas' read_excel frame cell for cell (types too); sheets
+    it does not cover (no header, duplicate header cells, not a workbook) fall back to pandas."""
+    import datetime as dt
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Vastused"
+    sheet.append(["a", "b", "c", "d", "e"])
+    sheet.append([1, 2.5, "x", dt.date(2020, 1, 2), dt.datetime(2021, 3, 4, 5, 6)])
+    sheet.append([None, None, None, None, None])
+    sheet.append([True, 1e20, "  ", dt.time(12, 30), -0.0])
+    sheet.append([3, None, "", 2**60, float(2**53)])
+    sheet.append(["=1/0", 7, "y", 1.5e300, -3])
+    plain = tmp_path / "plain.xlsx"
+    book.save(plain)
+    for name in (0, "Vastused"):
+        expected = pd.read_excel(plain, sheet_name=name, dtype=object, engine="calamine", keep_default_na=False,
+                                 na_values=[])
+        assert _cells(readers._calamine_frame(plain, name)) == _cells(expected)
+        assert _cells(read_raw(plain, Source(format="xlsx", sheet=name)).frame) == \
+            _cells(expected.set_axis(pd.RangeIndex(1, len(expected) + 1)))
+
+    book = openpyxl.Workbook()
+    book.active.append(["h", "h", 3])
+    book.active.append([1, 2, 3])
+    duplicated = tmp_path / "duplicated.xlsx"
+    book.save(duplicated)
+    assert readers._calamine_frame(duplicated, 0) is None
+    assert list(read_raw(duplicated, Source(format="xlsx")).frame.columns) == ["h", "h.1", 3]
+    not_a_book = _csv(tmp_path, TEXT.encode("utf-8"), "text.xlsx")
+    assert readers._calamine_frame(not_a_book, 0) is None
+    with pytest.raises(readers.UnreadableFile, match=r"cannot be read as xlsx \(CalamineError\)"):
+        read_raw(not_a_book, Source(format="xlsx"))

@@ -13,6 +13,7 @@ alone and the rest of the file is read.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import math
 import re
 from dataclasses import dataclass, field
@@ -207,8 +208,70 @@ def _read_stata(path: Path, source: Source) -> RawTable:
 
 def _read_excel(path: Path, source: Source) -> RawTable:
     # calamine (Rust) reads a workbook ten times faster than openpyxl, with the same cell types.
-    frame = pd.read_excel(path, sheet_name=source.sheet, dtype=object, engine="calamine", keep_default_na=False, na_values=[])
+    frame = _calamine_frame(path, source.sheet)
+    if frame is None:  # a sheet the plain path does not cover (or a broken file): pandas decides, and words the error
+        frame = pd.read_excel(path, sheet_name=source.sheet, dtype=object, engine="calamine", keep_default_na=False,
+                              na_values=[])
     return RawTable(_numbered(frame))
+
+
+def _calamine_frame(path: Path, sheet: int | str) -> pd.DataFrame | None:
+    """What ``pd.read_excel(path, sheet_name=sheet, dtype=object, engine="calamine",
+    keep_default_na=False, na_values=[])`` returns, built from python-calamine's rows by whole
+    columns instead of pandas' call per cell; None when the sheet is not a plain table (no
+    rows, one column, a header cell that is not a distinct non-empty text) or cannot be
+    opened, so that pandas reads it (and raises its own error)."""
+    from python_calamine import CalamineWorkbook
+
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+        if isinstance(sheet, int):
+            if not 0 <= sheet < len(workbook.sheet_names):
+                return None
+            rows = workbook.get_sheet_by_index(sheet).to_python(skip_empty_area=False)
+        else:
+            if sheet not in workbook.sheet_names:
+                return None
+            rows = workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+    except Exception:  # noqa: BLE001 - pandas opens it again and raises what it raises
+        return None
+    if not rows:
+        return None
+    header = rows[0]
+    width = len(header)
+    if width < 2 or any(len(row) != width for row in rows) \
+            or not all(isinstance(h, str) and h.strip() and not h.startswith("Unnamed:") for h in header) \
+            or len(set(header)) != width:
+        return None
+    cells = np.empty((len(rows) - 1, width), dtype=object)
+    if len(rows) > 1:
+        cells[:] = rows[1:]
+    return pd.DataFrame({h: _excel_cells(cells[:, i]) for i, h in enumerate(header)}, columns=header, dtype=object)
+
+
+def _excel_cells(column: np.ndarray) -> np.ndarray:
+    """pandas' calamine cell conversion on one column: whole floats become ints, dates datetimes."""
+    column = column.copy()
+    kinds = set(map(type, column.tolist()))
+    if float in kinds:
+        at = np.flatnonzero(np.fromiter((type(v) is float for v in column), dtype=bool, count=len(column)))
+        values = column[at].astype(np.float64)
+        whole = np.isfinite(values) & (values == np.floor(values))
+        small = whole & (np.abs(values) < 2.0 ** 53)
+        column[at[small]] = values[small].astype(np.int64).tolist()
+        for i in at[whole & ~small]:  # a huge whole float: Python's int of it, as pandas does
+            column[i] = int(column[i])
+    if kinds - {float, str, bool, int, dt.datetime, dt.timedelta, dt.time}:
+        column[:] = [_excel_cell(v) for v in column.tolist()]
+    return column
+
+
+def _excel_cell(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return dt.datetime(value.year, value.month, value.day)
+    return value
 
 
 def _numbered(frame: pd.DataFrame) -> pd.DataFrame:
