@@ -181,21 +181,27 @@ def person_keys(frame: pd.DataFrame, keys: Sequence[str], person: str) -> pd.Dat
     waves = sorted(frame[STRATUM].unique())
     by_wave = frame.set_index([person, STRATUM])[suppressible]
     wide = pd.DataFrame(index=pd.Index(frame[person].unique(), name=person))
-    present = {}
-    for wave in waves:
+    pattern = np.zeros(len(wide), dtype=np.int64)  # bit w: the person is in waves[w]
+    for bit, wave in enumerate(waves):
         part = by_wave.xs(wave, level=STRATUM)
-        present[wave] = wide.index.isin(part.index)
+        where = wide.index.get_indexer(part.index)  # persons are unique in both
+        pattern[where] |= 1 << bit
         for key in suppressible:
             wide[f"{key}@{wave}"] = part[key].reindex(wide.index)
-    wide.insert(0, PRESENCE, ["+".join(w for w in waves if present[w][i]) for i in range(len(wide))])
+    labels = {p: "+".join(w for bit, w in enumerate(waves) if p >> bit & 1) for p in np.unique(pattern)}
+    wide.insert(0, PRESENCE, pd.Series(pattern, dtype=np.int64).map(labels).to_numpy(dtype=object))
     return wide
 
 
 def _linkable(frame: pd.DataFrame, person: str) -> pd.DataFrame:
     """Person and wave as text; a record without a person id is a person of its own."""
     ids = frame[person].astype("string")
-    own = pd.Series([f"(record {i})" for i in range(len(frame))], index=frame.index, dtype="string")
-    return frame.assign(**{person: ids.fillna(own), STRATUM: frame[STRATUM].astype("string").fillna("(missing)")})
+    gaps = np.flatnonzero(ids.isna().to_numpy())
+    if gaps.size:
+        values = ids.to_numpy(dtype=object, na_value=None)
+        values[gaps] = [f"(record {i})" for i in gaps]
+        ids = pd.Series(values, index=frame.index, dtype="string")
+    return frame.assign(**{person: ids, STRATUM: frame[STRATUM].astype("string").fillna("(missing)")})
 
 
 def _wide_columns(wide: pd.DataFrame) -> list[str]:
