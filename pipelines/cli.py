@@ -299,8 +299,11 @@ def _accepted_losses(study) -> list[tuple]:
 def run(study_file: Path = StudyOption,
         accept_partial: bool = typer.Option(False, "--accept-partial",
                                             help="Write what could be read even when files or rows are lost; "
-                                                 "meta.losses and the reports say what is missing.")) -> None:
-    """Materialise every asset of the study: ingest, analyses, reports."""
+                                                 "meta.losses and the reports say what is missing."),
+        force: bool = typer.Option(False, "--force", help="Recompute every asset, even those whose inputs, code "
+                                                          "and settings are unchanged since they were computed.")
+        ) -> None:
+    """Materialise every asset of the study whose inputs changed: ingest, analyses, reports."""
     from pipelines.runner import run_study_job
     from pipelines.ingest.losses import DataLossError
 
@@ -311,7 +314,7 @@ def run(study_file: Path = StudyOption,
               "copy the exports there" + (" or run `mapstudy synth`" if study.demo else ""))
     started = time.perf_counter()
     try:
-        ok = run_study_job(study_file, wait=_options.wait, notify=_notify, accept_partial=accept_partial)
+        ok = run_study_job(study_file, wait=_options.wait, notify=_notify, accept_partial=accept_partial, force=force)
     except MissingKeyError as exc:
         _fail(str(exc))
     except DataLossError as exc:
@@ -335,7 +338,7 @@ def run(study_file: Path = StudyOption,
 def demo(pupils: int = typer.Option(3000, min=50, max=1_000_000), seed: int = typer.Option(20231)) -> None:
     """Generate the demo study and run everything on it."""
     synth(DEMO_STUDY, pupils, seed, shape=None, out=None)  # called as a function: no typer defaults
-    run(DEMO_STUDY, accept_partial=False)
+    run(DEMO_STUDY, accept_partial=False, force=False)
 
 
 @app.command()

@@ -22,6 +22,8 @@ class StudyResource(dg.ConfigurableResource):
     study_file: str = DEFAULT_STUDY
     #: write what could be read when files or rows are lost (meta.losses says what); else the run stops
     accept_partial: bool = False
+    #: recompute every asset, even those whose inputs are unchanged (pipelines/freshness.py)
+    force: bool = False
 
     def path(self) -> Path:
         p = Path(self.study_file)

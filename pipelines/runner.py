@@ -137,12 +137,13 @@ def preflight(study_file: Path) -> None:
 
 
 def run_study_job(study_file: Path, wait: float | None = None, notify: Notify | None = None,
-                  accept_partial: bool = False) -> bool:
+                  accept_partial: bool = False, force: bool = False) -> bool:
     """Materialise every asset of the study in this process; True when the run succeeded.
 
     Holds the study lock (waiting up to ``wait`` seconds, None: as long as it takes); the
     database is replaced only when the run succeeded. Raises DataLossError when the ingest
     refused to write because files or rows would be lost (``accept_partial`` writes the rest).
+    Assets whose inputs are unchanged are not recomputed (pipelines/freshness.py) unless ``force``.
     """
     os.environ.update(dagster_environment(study_file))
     import dagster as dg
@@ -168,7 +169,7 @@ def run_study_job(study_file: Path, wait: float | None = None, notify: Notify | 
                 with held(file_lock(alive), "this run's alive lock"):
                     result = defs.resolve_job_def(name).execute_in_process(
                         instance=instance, raise_on_error=False, run_id=run_id, tags={ALIVE_TAG: str(alive), **tags},
-                        resources={"study": _study_resource(study_file, accept_partial)},
+                        resources={"study": _study_resource(study_file, accept_partial, force)},
                         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
                 alive.unlink(missing_ok=True)
                 if not result.success:
@@ -232,7 +233,7 @@ def io_failure_in(run_result) -> RunFailed | None:
     return None
 
 
-def _study_resource(study_file: Path, accept_partial: bool = False):
+def _study_resource(study_file: Path, accept_partial: bool = False, force: bool = False):
     from pipelines.resources import StudyResource
 
-    return StudyResource(study_file=str(Path(study_file).resolve()), accept_partial=accept_partial)
+    return StudyResource(study_file=str(Path(study_file).resolve()), accept_partial=accept_partial, force=force)

@@ -178,3 +178,29 @@ def table_exists(db_path: Path, name: str) -> bool:
         hit = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
                           [schema, table]).fetchone()
     return bool(hit and hit[0])
+
+
+def replace_rows(db_path: Path, name: str, key_column: str, key: str, row: Mapping[str, str]) -> None:
+    """Replace the rows of table ``name`` whose ``key_column`` is ``key`` by ``row`` (all text columns).
+
+    For small bookkeeping tables written one row at a time (``meta.versions``); the table
+    is created on first use. One transaction.
+    """
+    schema, table = name.split(".")
+    if schema not in SCHEMAS:
+        raise ValueError(f"unknown schema in {name!r}")
+    columns = list(row)
+    with connect(db_path) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            con.execute(f'CREATE TABLE IF NOT EXISTS {schema}."{table}" ('
+                        + ", ".join(f'"{c}" VARCHAR' for c in columns) + ")")
+            con.execute(f'DELETE FROM {schema}."{table}" WHERE "{key_column}" = ?', [key])
+            con.execute(f'INSERT INTO {schema}."{table}" ({", ".join(chr(34) + c + chr(34) for c in columns)}) '
+                        f'VALUES ({", ".join("?" for _ in columns)})', [row[c] for c in columns])
+            con.execute("COMMIT")
+        except Exception:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise

@@ -45,6 +45,7 @@ from pipelines.analysis_specs import (
 from pipelines.assets.common import PLAN_TAG, output_key
 from pipelines.config import Codebook, Study
 from pipelines.plan import AssociationPlan, ReasonsPlan, ScreeningPlan
+from pipelines.freshness import skip_when_up_to_date
 from pipelines.resources import StudyResource
 from pipelines.scales import scale_definitions, with_scale_scores
 from pipelines.study_plan import with_plan_outcomes
@@ -492,6 +493,7 @@ def _results_asset(name: str, descriptions: Mapping[str, str], instruments: Iter
 
     @dg.multi_asset(specs=specs, check_specs=checks, pool="duckdb", name=name,
                     description=f"Compute and write {', '.join('results.' + t for t in descriptions)}.")
+    @skip_when_up_to_date(modules=(build.__module__, summary.__module__))
     def _asset(context: AssetExecutionContext, study: StudyResource):
         config, codebooks = study.load()
         frames = build(config, codebooks, context.log.info)

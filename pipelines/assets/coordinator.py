@@ -38,6 +38,7 @@ from pipelines.config import PROJECT_ROOT, Study
 from pipelines.privacy.cells import audit_html_tables
 from pipelines.render.engine import render_report
 from pipelines.render.texts import LANGUAGES, load_texts
+from pipelines.freshness import note_files, skip_when_up_to_date
 from pipelines.resources import StudyResource
 
 FAMILY_KEY = ["results", "published_family"]
@@ -89,6 +90,7 @@ def render_place(study: Study, kind: str, place: str, params: dict[str, str], lo
                                  for r in audit.itertuples()]
                 os.replace(path, target)
                 written.append(target)
+    note_files(written)
     return written, problems, time.perf_counter() - started
 
 
@@ -155,6 +157,7 @@ def _link(root: Path, page: Path, label: str) -> str:
           check_specs=[dg.AssetCheckSpec("family_audit", asset=FAMILY_KEY, blocking=True,
                                          description="The interval audit over every line of every family finds "
                                                      "no suppressed count that can be pinned.")])
+@skip_when_up_to_date
 def published_family_asset(context: AssetExecutionContext, study: StudyResource):
     from pipelines.render.family_tables import published_family
 
@@ -194,6 +197,7 @@ def build_coordinator_assets(study: Study) -> list[dg.AssetsDefinition]:
               description="One report per municipality (KOV), et and en, HTML and PDF.",
               check_specs=[dg.AssetCheckSpec("small_cells", asset=MUNICIPALITY_KEY, blocking=True,
                                              description="No rendered table shows a count from 1 to min_cell-1.")])
+    @skip_when_up_to_date(reports=True)
     def municipality_reports(context: AssetExecutionContext, study: StudyResource) -> dg.MaterializeResult:
         config, _ = study.load()
         counties = county_of(config)
@@ -212,6 +216,7 @@ def build_coordinator_assets(study: Study) -> list[dg.AssetsDefinition]:
               description="One report per county comparing its municipalities, et and en, HTML and PDF.",
               check_specs=[dg.AssetCheckSpec("small_cells", asset=COUNTY_KEY, blocking=True,
                                              description="No rendered table shows a count from 1 to min_cell-1.")])
+    @skip_when_up_to_date(reports=True)
     def county_reports(context: AssetExecutionContext, study: StudyResource) -> dg.MaterializeResult:
         config, _ = study.load()
         written, problems, seconds = [], [], 0.0

@@ -64,6 +64,7 @@ from pipelines.assets.reports import report_asset
 from pipelines.config import Codebook, Study
 from pipelines.plan import EvaluationPlan
 from pipelines.privacy.cells import protect_table
+from pipelines.freshness import skip_when_up_to_date
 from pipelines.resources import StudyResource
 from pipelines.scales import with_scale_scores
 from pipelines.study_plan import evaluation_waves, with_plan_outcomes
@@ -468,6 +469,7 @@ _DESCRIPTIONS: Mapping[str, str] = {
     pool="duckdb", name="evaluation_results",
     description="Evaluate the pilot (the study's plan): linking, attrition, within-group change, difference in differences.",
 )
+@skip_when_up_to_date
 def evaluation_results_asset(context: AssetExecutionContext, study: StudyResource):
     config, codebooks = study.load()
     plan = config.plan.evaluation

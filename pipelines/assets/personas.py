@@ -56,6 +56,7 @@ from pipelines.assets.common import meta_key, output_key
 from pipelines.assets.reports import report_asset
 from pipelines.config import Codebook, Study, normalise_text
 from pipelines.plan import PersonaIndicator, PersonaPlan, derived_seed
+from pipelines.freshness import skip_when_up_to_date
 from pipelines.resources import StudyResource
 from pipelines.scales import with_scale_scores
 from pipelines.study_plan import first_wave, with_plan_outcomes
@@ -284,6 +285,7 @@ _DESCRIPTIONS = {
     pool="duckdb", name="persona_results",
     description="Latent class personas of one wave of pupils (the study's plan): fit, select, validate, card data, assignments.",
 )
+@skip_when_up_to_date
 def persona_results_asset(context: AssetExecutionContext, study: StudyResource):
     config, codebooks = study.load()
     plan = config.plan.personas

@@ -21,6 +21,7 @@ from pipelines import warehouse
 from pipelines.assets.common import meta_key, output_key
 from pipelines.ingest.stage import study_keys
 from pipelines.privacy.shareable import disclosure_report, protect, release_ids, shareable_below_k
+from pipelines.freshness import skip_when_up_to_date
 from pipelines.resources import StudyResource
 
 K_CHECK = "k_anonymity"
@@ -56,6 +57,7 @@ def build_protect_microdata(shared: Sequence[str]) -> dg.AssetsDefinition:
 
     @dg.multi_asset(specs=_specs, check_specs=_checks, pool="duckdb", name="protect_microdata",
                     description="Recode, suppress and measure: the shareable tables and their disclosure risk.")
+    @skip_when_up_to_date
     def protect_microdata(context: AssetExecutionContext, study: StudyResource):
         config, codebooks = study.load()
         k = config.privacy.k_anonymity

@@ -12,6 +12,7 @@ from pipelines.assets.common import meta_key
 from pipelines.config import PROJECT_ROOT
 from pipelines.privacy.cells import audit_html_tables
 from pipelines.render.engine import RenderJob, render_reports
+from pipelines.freshness import note_files, skip_when_up_to_date
 from pipelines.resources import StudyResource
 
 LANGUAGES = ("et", "en")  # Estonian first
@@ -32,6 +33,7 @@ def render_languages(context: AssetExecutionContext, study: StudyResource, repor
                 audit = audit_html_tables(path.read_text(encoding="utf-8"), config.privacy.min_cell)
                 problems += [f"{path.name} ({lang}): table {r.table}, row {r.row}, column {r.column}: {r.rule}"
                              for r in audit.itertuples()]
+    note_files(written)
     return dg.MaterializeResult(
         metadata={"files": [f"{p.parent.name}/{p.name}" for p in written]},
         check_results=[dg.AssetCheckResult(check_name="small_cells", passed=not problems,
@@ -47,6 +49,7 @@ def report_asset(report: str, deps: list, description: str, tags: dict[str, str]
               description=description, tags=tags,
               check_specs=[dg.AssetCheckSpec("small_cells", asset=["reports", report], blocking=True,
                                              description="No rendered table shows a count from 1 to min_cell-1.")])
+    @skip_when_up_to_date(reports=True)
     def _report(context: AssetExecutionContext, study: StudyResource) -> dg.MaterializeResult:
         return render_languages(context, study, report)
 

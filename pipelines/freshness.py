@@ -1,0 +1,354 @@
+"""Skip what is up to date: an asset is recomputed only when what it is computed from changed.
+
+What an asset is computed from, its *inputs*:
+
+- ``code``: the source of the module defining it and every project module that module
+  imports (transitively, read with :mod:`ast`), the report sources for a report, the
+  lockfile and the Python version;
+- ``settings``: the study file and the codebooks (base and the study's overrides);
+- the content of every DuckDB table an ancestor asset writes, and of the tables no asset
+  names (``meta.study``, ``meta.variables``... the ingest writes them beside its assets),
+  each as a content hash (:func:`table_versions`);
+- for the ingest: the raw files' hashes, the key's fingerprint, the erasure register and
+  the git commit (it writes the commit into ``meta.provenance``, which every report shows).
+
+Each computed asset (each node: a multi-asset is one) records its inputs and the content
+of what it wrote in ``meta.versions``, in the study database itself. The record lives and
+dies with the data it describes: a failed run's staging copy is thrown away with its
+records, so a record never vouches for a table that was not kept. When a node's inputs and
+outputs are what its record says, its step logs ``up to date: ...`` and reports the
+recorded result instead of computing (:func:`skip_when_up_to_date`); ``--force``
+(``StudyResource.force``) recomputes everything.
+
+Ancestors rather than declared deps: a node is judged by every table written upstream of
+it, so a read its declaration forgot still counts. A node reading a table that is not
+upstream would race under a parallel executor anyway.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import json
+import platform
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines import warehouse
+from pipelines.config import PROJECT_ROOT, Study, file_sha256
+
+#: The packages whose source counts as the pipeline's code.
+PACKAGES = ("pipelines", "analyses", "personas")
+#: Where a node's record lives in the study database.
+VERSIONS_TABLE = "meta.versions"
+#: Metadata key of a materialisation reported from the record instead of computed.
+UP_TO_DATE = "mapstudy/up_to_date"
+
+
+# -- code -------------------------------------------------------------------------------------
+
+
+def _module_file(module: str) -> Path | None:
+    base = PROJECT_ROOT.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@functools.cache
+def _imports(path: Path) -> frozenset[str]:
+    """The project modules a source file imports anywhere in it (functions included)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        found |= {n for n in names if n.split(".")[0] in PACKAGES and _module_file(n) is not None}
+    return frozenset(found)
+
+
+def source_closure(modules: Iterable[str]) -> list[Path]:
+    """The files of ``modules`` and of every project module they import, transitively, sorted."""
+    seen: set[Path] = set()
+    todo = [m for m in modules]
+    while todo:
+        module = todo.pop()
+        path = _module_file(module)
+        if path is None or path in seen:
+            continue
+        seen.add(path)
+        parents = module.split(".")
+        todo += [".".join(parents[:i]) for i in range(1, len(parents))]  # packages run their __init__
+        todo += sorted(_imports(path))
+    return sorted(seen)
+
+
+def report_sources() -> list[Path]:
+    """What a report's rendering reads besides the database: the report sources and the render package."""
+    reports = PROJECT_ROOT / "reports"
+    files = [p for p in reports.rglob("*") if p.is_file() and "_output" not in p.relative_to(reports).parts]
+    render = PROJECT_ROOT / "pipelines" / "render"
+    return sorted(files + [p for p in render.rglob("*") if p.is_file() and p.suffix != ".pyc"])
+
+
+def code_version(modules: Iterable[str], extra: Sequence[Path] = ()) -> str:
+    """A hash of the code a node runs: its modules' import closure, ``extra`` files, the lockfile, Python."""
+    digest = hashlib.sha256(platform.python_version().encode())
+    lock = PROJECT_ROOT / "uv.lock"
+    for path in [*source_closure(modules), *extra, *([lock] if lock.is_file() else [])]:
+        digest.update(f"\n{path.relative_to(PROJECT_ROOT)}:".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+# -- settings and data --------------------------------------------------------------------------
+
+
+def settings_version(study: Study, codebook_files: Iterable[Path]) -> str:
+    """A hash of the study file's meaning and of every codebook file the study reads."""
+    digest = hashlib.sha256(study.model_dump_json(exclude={"path"}).encode())
+    for path in sorted(set(codebook_files)):
+        digest.update(f"\n{path.name}:{file_sha256(path)}".encode())
+    return digest.hexdigest()[:16]
+
+
+def table_versions(con, tables: Iterable[str]) -> dict[str, str]:
+    """Each table's content hash ("absent" when it does not exist): columns, types and rows in order.
+
+    DuckDB hashes each row; the sum weighted by row number makes the hash see row order.
+    Not cryptographic: it notices change, it does not resist forgery.
+    """
+    present = {f"{s}.{t}" for s, t in con.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
+    versions: dict[str, str] = {}
+    for table in sorted(set(tables)):
+        if table not in present:
+            versions[table] = "absent"
+            continue
+        schema, name = table.split(".")
+        columns = con.execute(f'DESCRIBE {schema}."{name}"').fetchall()
+        rows, weighted = con.execute(
+            f'SELECT count(*), coalesce(sum(hash(t)::HUGEINT * (rowid + 1)), 0) FROM {schema}."{name}" t').fetchone()
+        text = f"{[c[:2] for c in columns]}|{rows}|{weighted}"
+        versions[table] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return versions
+
+
+def all_tables(con) -> set[str]:
+    """Every table of the study database, as "schema.table" (the record table aside)."""
+    rows = con.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()
+    return {f"{s}.{t}" for s, t in rows if s in warehouse.SCHEMAS} - {VERSIONS_TABLE}
+
+
+def files_version(paths: Iterable[Path]) -> dict[str, str]:
+    """Each file's SHA-256 (short), by path relative to the project ("missing" when gone)."""
+    out = {}
+    for path in sorted(set(paths)):
+        key = str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
+        out[key] = file_sha256(path)[:16] if path.is_file() else "missing"
+    return out
+
+
+# -- records ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Record:
+    """What a node was last computed from, and what it wrote."""
+
+    node: str
+    inputs: dict[str, str]
+    outputs: dict[str, str]  # table -> version, or file -> hash
+    checks: dict[str, bool]  # "asset key/check name" -> passed
+    recorded_at: str
+
+    def changed_inputs(self, inputs: Mapping[str, str]) -> list[str]:
+        """The inputs that differ from the recorded ones (added or gone ones included)."""
+        return sorted(k for k in set(inputs) | set(self.inputs) if inputs.get(k) != self.inputs.get(k))
+
+
+def read_record(db_path: Path, node: str) -> Record | None:
+    """The node's record in the study database (None: never recorded, or no database yet)."""
+    if not warehouse.table_exists(db_path, VERSIONS_TABLE):
+        return None
+    with warehouse.connect(db_path, read_only=True) as con:
+        row = con.execute(f"SELECT inputs, outputs, checks, recorded_at FROM {VERSIONS_TABLE} WHERE node = ?",
+                          [node]).fetchone()
+    if row is None:
+        return None
+    return Record(node, json.loads(row[0]), json.loads(row[1]), json.loads(row[2]), str(row[3]))
+
+
+def write_record(db_path: Path, record: Record) -> None:
+    warehouse.replace_rows(db_path, VERSIONS_TABLE, "node", record.node, {
+        "node": record.node, "inputs": json.dumps(record.inputs, sort_keys=True),
+        "outputs": json.dumps(record.outputs, sort_keys=True), "checks": json.dumps(record.checks, sort_keys=True),
+        "recorded_at": record.recorded_at})
+
+
+# -- the step -----------------------------------------------------------------------------------
+
+
+def _table_of(key: dg.AssetKey) -> str | None:
+    schema, name = key.path[-2:] if len(key.path) >= 2 else ("", "")
+    return f"{schema}.{name}" if schema in warehouse.SCHEMAS else None
+
+
+def _ancestors(context: dg.AssetExecutionContext) -> tuple[set[dg.AssetKey], set[dg.AssetKey]]:
+    """(every asset key upstream of the node's keys, every asset key of the job's graph)."""
+    graph = context.job_def.asset_layer.asset_graph
+    own = set(context.assets_def.keys)
+    seen: set[dg.AssetKey] = set()
+    todo = [parent for key in own for parent in graph.get(key).parent_keys]
+    while todo:
+        key = todo.pop()
+        if key in seen or key in own:
+            continue
+        seen.add(key)
+        if graph.has(key):
+            todo += list(graph.get(key).parent_keys)
+    return seen, set(graph.get_all_asset_keys())
+
+
+@dataclass
+class Node:
+    """What the step of one node reads and writes, for its record."""
+
+    name: str
+    db_path: Path
+    inputs: dict[str, str]
+    own_tables: list[str]
+
+
+#: Tables only reports read: the provenance names the git commit of the last ingest, so a
+#: commit re-renders every report (their fingerprint changes) but recomputes no analysis.
+READ_BY_REPORTS_ONLY = frozenset({"meta.provenance"})
+
+
+def node_inputs(context: dg.AssetExecutionContext, study: Study, codebook_files: Iterable[Path], code: str,
+                extra: Mapping[str, str], reports: bool = False) -> Node:
+    """The node's inputs now: code, settings, upstream and unnamed tables, partitions, ``extra``."""
+    upstream, every = _ancestors(context)
+    named = {t for key in every if (t := _table_of(key))}
+    own = sorted({t for key in context.assets_def.keys if (t := _table_of(key))})
+    inputs = {"code": code, "settings": settings_version(study, codebook_files), **extra}
+    if context.has_partition_key_range or context.has_partition_key:
+        inputs["partitions"] = hashlib.sha256("\n".join(context.partition_keys).encode()).hexdigest()[:16]
+    if warehouse.active_path(study.db_path).is_file():
+        with warehouse.connect(study.db_path, read_only=True) as con:
+            unnamed = all_tables(con) - named
+            tables = {t for key in upstream if (t := _table_of(key))} | unnamed
+            tables -= set() if reports else READ_BY_REPORTS_ONLY
+            inputs |= {f"table {t}": v for t, v in table_versions(con, tables - set(own)).items()}
+    return Node(context.assets_def.node_def.name, study.db_path, inputs, own)
+
+
+def _outputs_now(node: Node, record: Record) -> dict[str, str]:
+    tables = [k for k in record.outputs if "." in k and "/" not in k and k.split(".")[0] in warehouse.SCHEMAS]
+    now: dict[str, str] = {}
+    if tables:
+        with warehouse.connect(node.db_path, read_only=True) as con:
+            now |= table_versions(con, tables)
+    now |= files_version(PROJECT_ROOT / k for k in record.outputs if k not in now)
+    return now
+
+
+def _replay(context: dg.AssetExecutionContext, record: Record) -> Iterator:
+    """The recorded result, reported again: every selected asset and check, marked up to date."""
+    note = f"inputs unchanged since {record.recorded_at}; not recomputed"
+    for key in sorted(context.selected_asset_keys, key=lambda k: k.to_user_string()):
+        table = _table_of(key)
+        version = record.outputs.get(table) if table else None
+        yield dg.MaterializeResult(asset_key=key, metadata={UP_TO_DATE: note},
+                                   data_version=dg.DataVersion(version) if version else None)
+    for check in sorted(context.selected_asset_check_keys, key=lambda c: (c.asset_key.to_user_string(), c.name)):
+        passed = record.checks.get(f"{check.asset_key.to_user_string()}/{check.name}", True)
+        yield dg.AssetCheckResult(asset_key=check.asset_key, check_name=check.name, passed=passed,
+                                  metadata={UP_TO_DATE: note})
+
+
+#: Files a report step wrote, noted by the step (:func:`note_files`) for its record.
+_WRITTEN: list[Path] = []
+
+
+def note_files(paths: Iterable[Path]) -> None:
+    """Tell the running step's record which files it wrote (reports)."""
+    _WRITTEN.extend(Path(p) for p in paths)
+
+
+def _with_version(event: dg.MaterializeResult, db_path: Path, versions: dict[str, str]) -> dg.MaterializeResult:
+    """The materialisation with the content hash of the table it names as its data version.
+
+    Read when the event comes (the table is written by then); noted in ``versions``.
+    """
+    table = _table_of(event.asset_key) if event.asset_key is not None else None
+    if table is None or event.data_version is not None:
+        return event
+    with warehouse.connect(db_path, read_only=True) as con:
+        versions |= table_versions(con, [table])
+    return dg.MaterializeResult(asset_key=event.asset_key, metadata=event.metadata, check_results=event.check_results,
+                                data_version=dg.DataVersion(versions[table]), tags=event.tags)
+
+
+def _check_name(event: dg.AssetCheckResult, context) -> str:
+    key = event.asset_key or next(iter(context.assets_def.keys))
+    return f"{key.to_user_string()}/{event.check_name}"
+
+
+ExtraInputs = Callable[[Study, object], Mapping[str, str]]
+
+
+def skip_when_up_to_date(compute=None, *, extra_inputs: ExtraInputs | None = None, reports: bool = False,
+                         modules: Sequence[str] = ()):
+    """Decorate an asset's compute function: skip it, reporting its record, when its inputs are unchanged.
+
+    The function's signature is kept (Dagster reads it for the context and the ``study``
+    resource). ``extra_inputs`` adds inputs of the node's own (the ingest's raw files and
+    key); ``reports`` adds the report sources to its code.
+    """
+    if compute is None:
+        return functools.partial(skip_when_up_to_date, extra_inputs=extra_inputs, reports=reports)
+    modules = [compute.__module__]
+
+    @functools.wraps(compute)
+    def step(context: dg.AssetExecutionContext, *args, **kwargs):
+        resource = kwargs.get("study") or next(a for a in args if hasattr(a, "load"))
+        config, codebooks = resource.load()
+        files = [c.path for c in codebooks.values() if getattr(c, "path", None)]
+        code = code_version(modules, report_sources() if reports else ())
+        node = node_inputs(context, config, files, code, dict(extra_inputs(config, resource)) if extra_inputs else {},
+                           reports)
+        record = None if getattr(resource, "force", False) else read_record(config.db_path, node.name)
+        if record is not None and not record.changed_inputs(node.inputs) and _outputs_now(node, record) == record.outputs:
+            context.log.info(f"up to date: {node.name} (its inputs are unchanged since {record.recorded_at})")
+            yield from _replay(context, record)
+            return
+        if record is not None:
+            changed = record.changed_inputs(node.inputs)
+            shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
+            context.log.info(f"computing {node.name}: changed since its last run: {shown or 'its outputs'}")
+        _WRITTEN.clear()
+        checks: dict[str, bool] = {}
+        events = compute(context, *args, **kwargs)
+        versions: dict[str, str] = {}
+        for event in events if isinstance(events, Iterator) else [events]:
+            if isinstance(event, dg.AssetCheckResult):
+                checks[_check_name(event, context)] = bool(event.passed)
+            if isinstance(event, dg.MaterializeResult):
+                checks |= {_check_name(c, context): bool(c.passed) for c in event.check_results}
+                event = _with_version(event, config.db_path, versions)
+            yield event
+        outputs = {**versions, **files_version(_WRITTEN)}
+        _WRITTEN.clear()
+        write_record(config.db_path, Record(node.name, node.inputs, outputs, checks,
+                                            time.strftime("%Y-%m-%d %H:%M:%S")))
+
+    return step
