@@ -74,3 +74,26 @@ def test_numeric_codes_from_spss(demo):
     out, _ = _run(demo, raw, source="voru_sav")
     row = out.frame.iloc[0]
     assert (row["sex"], row["sen_support"], row["repeated_grade"], row["unexcused_absences"]) == ("female", 3, 1, 40)
+
+
+def test_interpreting_a_columns_distinct_cells_at_once_is_interpreting_each(demo):
+    """`_Interpreter.many` (text variables inline) gives what one call per cell gives, on every kind."""
+    import numpy as np
+
+    from pipelines.ingest.harmonise import _Interpreter
+    from pipelines.ingest.readers import DeclaredMissing
+
+    study, books = demo
+    cells = ["Mari", " Mari  Liis ", "   ", "", "-9", "ei tea", "A1", "3,0", "05.03.2010", "Tapa", "\u00a0x\u2003y",
+             None, float("nan"), 3.0, 2.5, 7, np.int64(4), dt.date(2010, 3, 5), dt.datetime(2010, 3, 5, 1, 2),
+             pd.Timestamp("2011-01-01"), np.str_(" z ")]
+    source = study.sources["laaneviru_ls"]
+    for name in ("first_name", "notes", "sex", "municipality", "unexcused_absences", "birth_date", "personal_code"):
+        if name not in books["pupils"].variables:
+            continue
+        for declared in (None, DeclaredMissing(frozenset({"-9", "Mari"}))):
+            interpret = _Interpreter(study, books["pupils"], source, name, None, declared)
+            one_by_one = [interpret(c) for c in cells]
+            values, rules = interpret.many(cells)
+            assert [repr(v) for v in values] == [repr(v) for v, _ in one_by_one], name
+            assert rules == [r for _, r in one_by_one], name

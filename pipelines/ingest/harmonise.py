@@ -145,12 +145,32 @@ class _Interpreter:
         if self.var.type == "municipality":
             self.municipalities = municipality_lookup(study)
 
+    def many(self, distinct: list[Any]) -> tuple[list[Any], list[str | None]]:
+        """(values, rules) for a column's distinct cells: ``self(cell)`` of each, with the cells
+        of a text variable (most of a file's distinct cells: names, codes, notes) done inline."""
+        if self.var.type != "string" or self.declared_missing is not None:
+            decided = [self(v) for v in distinct]
+            return [d[0] for d in decided], [d[1] for d in decided]
+        values: list[Any] = []
+        rules: list[str | None] = []
+        for raw in distinct:
+            if type(raw) is not str:
+                value, rule = self(raw)
+            elif not raw.strip():
+                value, rule = None, None
+            else:
+                value = " ".join(raw.split())
+                rule = None if value == raw else "stray_whitespace"
+            values.append(value)
+            rules.append(rule)
+        return values, rules
+
     def __call__(self, raw: Any) -> tuple[Any, str | None]:
         """(value, rule) for one distinct cell; rule None when taken as written."""
         cell = _cell_text(raw)
         if cell is _EMPTY:
             return None, None
-        if isinstance(cell, str) and normalise_text(cell) in self.missing and self.var.type != "string":
+        if self.var.type != "string" and isinstance(cell, str) and normalise_text(cell) in self.missing:
             return None, "missing_code"
         if self.declared_missing is not None and raw in self.declared_missing:
             return None, "declared_missing"
@@ -216,7 +236,7 @@ def harmonise(raw: pd.DataFrame, study: Study, codebook: Codebook, source_name: 
     rejected malformed rows numbers the rest), else rows are numbered from 1.
     """
     source = study.sources[source_name]
-    raw = raw.copy()
+    raw = raw.copy(deep=False)  # a new index and column names below; the cells are only read
     if not keep_index:
         raw.index = pd.RangeIndex(1, len(raw) + 1)
     value_labels = value_labels or {}
@@ -253,11 +273,18 @@ def harmonise(raw: pd.DataFrame, study: Study, codebook: Codebook, source_name: 
         used.add(column)
         interpret = _Interpreter(study, codebook, source, name, value_labels.get(column),
                                  declared_missing.get(column))
+        # Each distinct cell is interpreted once; rules are found on the distinct cells and
+        # spread to rows by their codes (rows in file order, rules in sorted order).
         codes, distinct = pd.factorize(raw[column].to_numpy(dtype=object), use_na_sentinel=False)
-        decided = [interpret(v) for v in distinct]
-        out[name] = pd.Series(_objects([d[0] for d in decided])[codes], index=raw.index, dtype="object")
-        rules = pd.Series(_objects([d[1] for d in decided])[codes], index=raw.index, dtype="object")
-        for rule, rows in rules.dropna().groupby(rules.dropna()).groups.items():
+        values, decided_rules = interpret.many(list(distinct))
+        out[name] = pd.Series(_objects(values)[codes], index=raw.index, dtype="object")
+        by_rule: dict[str, list[int]] = {}
+        for position, rule in enumerate(decided_rules):
+            if rule is not None:
+                by_rule.setdefault(rule, []).append(position)
+        for rule in sorted(by_rule):
+            at = np.flatnonzero(np.isin(codes, by_rule[rule]))
+            rows = raw.index[at]
             severity, action, message = _MESSAGES[rule]
             message = message.format(values=var.values, type=var.type, range=list(var.range or ()))
             if rule in _PER_CELL:
@@ -267,10 +294,11 @@ def harmonise(raw: pd.DataFrame, study: Study, codebook: Codebook, source_name: 
             if action == "row_rejected":
                 rejected.loc[rows] = rejected.loc[rows].fillna(rule)
         if var.required:
-            absent = out[name].isna() & rules.isna()
-            findings.cells("missing_required", "error", "row_rejected", absent[absent].index.to_numpy(), column, name,
+            blank = [p for p, (v, r) in enumerate(zip(values, decided_rules)) if r is None and pd.isna(v)]
+            absent = raw.index[np.flatnonzero(np.isin(codes, blank))]
+            findings.cells("missing_required", "error", "row_rejected", absent.to_numpy(), column, name,
                            "required value missing")
-            rejected.loc[absent[absent].index] = rejected.loc[absent[absent].index].fillna("missing_required")
+            rejected.loc[absent] = rejected.loc[absent].fillna("missing_required")
 
     unknown = [c for c in columns if c not in used]
     for column in unknown:
