@@ -28,6 +28,7 @@ upstream would race under a parallel executor anyway.
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import hashlib
 import json
@@ -175,13 +176,13 @@ class Record:
         return sorted(k for k in set(inputs) | set(self.inputs) if inputs.get(k) != self.inputs.get(k))
 
 
-def read_record(db_path: Path, node: str) -> Record | None:
-    """The node's record in the study database (None: never recorded, or no database yet)."""
-    if not warehouse.table_exists(db_path, VERSIONS_TABLE):
+def read_record(con, node: str) -> Record | None:
+    """The node's record, read on a connection to the study database (None: never recorded)."""
+    if VERSIONS_TABLE not in {f"{s}.{t}" for s, t in con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables").fetchall()}:
         return None
-    with warehouse.connect(db_path, read_only=True) as con:
-        row = con.execute(f"SELECT inputs, outputs, checks, recorded_at FROM {VERSIONS_TABLE} WHERE node = ?",
-                          [node]).fetchone()
+    row = con.execute(f"SELECT inputs, outputs, checks, recorded_at FROM {VERSIONS_TABLE} WHERE node = ?",
+                      [node]).fetchone()
     if row is None:
         return None
     return Record(node, json.loads(row[0]), json.loads(row[1]), json.loads(row[2]), str(row[3]))
@@ -234,31 +235,55 @@ READ_BY_REPORTS_ONLY = frozenset({"meta.provenance"})
 
 
 def node_inputs(context: dg.AssetExecutionContext, study: Study, codebook_files: Iterable[Path], code: str,
-                extra: Mapping[str, str], reports: bool = False) -> Node:
-    """The node's inputs now: code, settings, upstream and unnamed tables, partitions, ``extra``."""
+                extra: Mapping[str, str], con, reports: bool = False) -> Node:
+    """The node's inputs now: code, settings, upstream and unnamed tables, partitions, ``extra``.
+
+    ``con``: a connection to the study database (None: there is no database yet).
+    """
     upstream, every = _ancestors(context)
     named = {t for key in every if (t := _table_of(key))}
     own = sorted({t for key in context.assets_def.keys if (t := _table_of(key))})
     inputs = {"code": code, "settings": settings_version(study, codebook_files), **extra}
     if context.has_partition_key_range or context.has_partition_key:
         inputs["partitions"] = hashlib.sha256("\n".join(context.partition_keys).encode()).hexdigest()[:16]
-    if warehouse.active_path(study.db_path).is_file():
-        with warehouse.connect(study.db_path, read_only=True) as con:
-            unnamed = all_tables(con) - named
-            tables = {t for key in upstream if (t := _table_of(key))} | unnamed
-            tables -= set() if reports else READ_BY_REPORTS_ONLY
-            inputs |= {f"table {t}": v for t, v in table_versions(con, tables - set(own)).items()}
+    if con is not None:
+        unnamed = all_tables(con) - named
+        tables = {t for key in upstream if (t := _table_of(key))} | unnamed
+        tables -= set() if reports else READ_BY_REPORTS_ONLY
+        inputs |= {f"table {t}": v for t, v in table_versions(con, tables - set(own)).items()}
     return Node(context.assets_def.node_def.name, study.db_path, inputs, own)
 
 
-def _outputs_now(node: Node, record: Record) -> dict[str, str]:
-    tables = [k for k in record.outputs if "." in k and "/" not in k and k.split(".")[0] in warehouse.SCHEMAS]
-    now: dict[str, str] = {}
-    if tables:
-        with warehouse.connect(node.db_path, read_only=True) as con:
-            now |= table_versions(con, tables)
-    now |= files_version(PROJECT_ROOT / k for k in record.outputs if k not in now)
-    return now
+def outputs_now(con, record: Record) -> dict[str, str]:
+    """The current versions of what the record says the node wrote (tables, then files)."""
+    tables = [k for k in record.outputs if "/" not in k and k.split(".")[0] in warehouse.SCHEMAS]
+    now = table_versions(con, tables) if tables else {}
+    return now | files_version(PROJECT_ROOT / k for k in record.outputs if k not in now)
+
+
+@contextlib.contextmanager
+def _reading(db_path: Path) -> Iterator:
+    """A read-only connection to the study database, or None when it does not exist yet."""
+    if not warehouse.active_path(db_path).is_file():
+        yield None
+        return
+    with warehouse.connect(db_path, read_only=True) as con:
+        yield con
+
+
+def up_to_date(context: dg.AssetExecutionContext, resource, modules: Sequence[str], reports: bool,
+               extra_inputs: "ExtraInputs | None") -> tuple[Node, Record | None, bool]:
+    """(the node's inputs now, its record, whether the record still holds) in one read of the database."""
+    config, codebooks = resource.load()
+    files = [c.path for c in codebooks.values() if getattr(c, "path", None)]
+    code = code_version(modules, report_sources() if reports else ())
+    extra = dict(extra_inputs(config, resource)) if extra_inputs else {}
+    with _reading(config.db_path) as con:
+        node = node_inputs(context, config, files, code, extra, con, reports)
+        record = read_record(con, node.name) if con is not None and not getattr(resource, "force", False) else None
+        fresh = (record is not None and not record.changed_inputs(node.inputs)
+                 and outputs_now(con, record) == record.outputs)
+    return node, record, fresh
 
 
 def _replay(context: dg.AssetExecutionContext, record: Record) -> Iterator:
@@ -284,17 +309,13 @@ def note_files(paths: Iterable[Path]) -> None:
     _WRITTEN.extend(Path(p) for p in paths)
 
 
-def _with_version(event: dg.MaterializeResult, db_path: Path, versions: dict[str, str]) -> dg.MaterializeResult:
-    """The materialisation with the content hash of the table it names as its data version.
-
-    Read when the event comes (the table is written by then); noted in ``versions``.
-    """
-    table = _table_of(event.asset_key) if event.asset_key is not None else None
-    if table is None or event.data_version is not None:
+def _with_version(event: dg.MaterializeResult, key: dg.AssetKey | None, versions: Mapping[str, str]
+                  ) -> dg.MaterializeResult:
+    """The materialisation of ``key`` with the content hash of its table as its data version."""
+    table = _table_of(key) if key is not None else None
+    if table is None or table not in versions or event.data_version is not None:
         return event
-    with warehouse.connect(db_path, read_only=True) as con:
-        versions |= table_versions(con, [table])
-    return dg.MaterializeResult(asset_key=event.asset_key, metadata=event.metadata, check_results=event.check_results,
+    return dg.MaterializeResult(asset_key=key, metadata=event.metadata, check_results=event.check_results,
                                 data_version=dg.DataVersion(versions[table]), tags=event.tags)
 
 
@@ -321,13 +342,8 @@ def skip_when_up_to_date(compute=None, *, extra_inputs: ExtraInputs | None = Non
     @functools.wraps(compute)
     def step(context: dg.AssetExecutionContext, *args, **kwargs):
         resource = kwargs.get("study") or next(a for a in args if hasattr(a, "load"))
-        config, codebooks = resource.load()
-        files = [c.path for c in codebooks.values() if getattr(c, "path", None)]
-        code = code_version(modules, report_sources() if reports else ())
-        node = node_inputs(context, config, files, code, dict(extra_inputs(config, resource)) if extra_inputs else {},
-                           reports)
-        record = None if getattr(resource, "force", False) else read_record(config.db_path, node.name)
-        if record is not None and not record.changed_inputs(node.inputs) and _outputs_now(node, record) == record.outputs:
+        node, record, fresh = up_to_date(context, resource, modules, reports, extra_inputs)
+        if fresh:
             context.log.info(f"up to date: {node.name} (its inputs are unchanged since {record.recorded_at})")
             yield from _replay(context, record)
             return
@@ -336,19 +352,30 @@ def skip_when_up_to_date(compute=None, *, extra_inputs: ExtraInputs | None = Non
             shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
             context.log.info(f"computing {node.name}: changed since its last run: {shown or 'its outputs'}")
         _WRITTEN.clear()
+        # The events are held until the step ends, to give each table's content hash as its
+        # data version from one read; a failing step still reports its failed checks.
+        pending: list = []
+        try:
+            result = compute(context, *args, **kwargs)
+            pending += list(result) if isinstance(result, Iterator) else [result]
+        except BaseException:
+            yield from (e for e in pending if isinstance(e, dg.AssetCheckResult))
+            raise
+        own = context.assets_def.keys
+        keys = [e.asset_key or (next(iter(own)) if len(own) == 1 else None) if isinstance(e, dg.MaterializeResult)
+                else None for e in pending]
+        with warehouse.connect(node.db_path, read_only=True) as con:
+            versions = table_versions(con, [t for k in keys if k is not None and (t := _table_of(k))])
         checks: dict[str, bool] = {}
-        events = compute(context, *args, **kwargs)
-        versions: dict[str, str] = {}
-        for event in events if isinstance(events, Iterator) else [events]:
+        for event, key in zip(pending, keys, strict=True):
             if isinstance(event, dg.AssetCheckResult):
                 checks[_check_name(event, context)] = bool(event.passed)
             if isinstance(event, dg.MaterializeResult):
                 checks |= {_check_name(c, context): bool(c.passed) for c in event.check_results}
-                event = _with_version(event, config.db_path, versions)
+                event = _with_version(event, key, versions)
             yield event
         outputs = {**versions, **files_version(_WRITTEN)}
         _WRITTEN.clear()
-        write_record(config.db_path, Record(node.name, node.inputs, outputs, checks,
-                                            time.strftime("%Y-%m-%d %H:%M:%S")))
+        write_record(node.db_path, Record(node.name, node.inputs, outputs, checks, time.strftime("%Y-%m-%d %H:%M:%S")))
 
     return step
