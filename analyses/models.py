@@ -86,9 +86,9 @@ def _likelihood_rows(model: str, estimator: str, loglik: float, k: int, n: int) 
     ]
 
 
-def _specification_rows(model: str, data: ModelData, vcov: np.ndarray) -> list[dict]:
+def _specification_rows(model: str, data: ModelData, vcov: np.ndarray, separation: dict | None = None) -> list[dict]:
     epv = events_per_variable(data.y, data.X.shape[1])
-    separation = separation_check(data)
+    separation = separation if separation is not None else separation_check(data)
     rows = [
         _row(model, SPECIFICATION, "n", "complete_cases", estimate=data.n, n=data.n),
         _row(model, SPECIFICATION, "n_clusters", "distinct_clusters", estimate=data.n_clusters, n=data.n),
@@ -126,11 +126,12 @@ def fit_dropout_models(
     glmm_rows = [{**row, "headline": True} for row in random_intercept_rows(model, data, glmm)]
     separation = separation_check(data)
     models = models_frame(add_model_warning(
-        logistic_rows(model, data, glm, "CR1") + logistic_rows(model, data, glm, "CR2") + gee_rows(model, data, gee_params, gee_vcov)
+        logistic_rows(model, data, glm, "CR1", separation) + logistic_rows(model, data, glm, "CR2", separation)
+        + gee_rows(model, data, gee_params, gee_vcov)
         + glmm_rows, "separation" if separation["separated"] else None, separation["terms"]))
     k = data.X.shape[1]
     fit_rows = (
-        _specification_rows(model, data, glm.inverse_information)
+        _specification_rows(model, data, glm.inverse_information, separation)
         + _likelihood_rows(model, METHOD_GLM, glm.loglik, k, data.n)
         + _prediction_rows(model, METHOD_GLM, data, glm.fitted, "fitted risk of the ML logistic fit")
         + [_row(model, METHOD_GEE, "working_correlation", "moment_estimator_geepack", estimate=alpha, n=data.n)]

@@ -29,6 +29,7 @@ from analyses.methods import FEW_CLUSTERS_BELOW
 from analyses.models_diagnostics import separation_check
 from analyses.models_tidy import add_model_warning, coefficient_rows, models_frame
 from analyses.sandwich import symmetric_inverse_root
+from analyses.threads import one_blas_thread
 
 METHOD_GLM = "logistic_glm_ml"
 METHOD_CR1 = "logistic_glm_ml_cr1"
@@ -88,6 +89,7 @@ def vcov_cr1(data: ModelData, fit: LogisticFit) -> np.ndarray:
     return factor * bread @ meat @ bread
 
 
+@one_blas_thread  # a small eigendecomposition per school: BLAS threads cost ~50x the CPU (analyses/threads.py)
 def vcov_cr2(data: ModelData, fit: LogisticFit) -> tuple[np.ndarray, np.ndarray]:
     """CR2 covariance and Satterthwaite df per coefficient, as clubSandwich computes them.
 
@@ -129,8 +131,13 @@ def vcov_cr2(data: ModelData, fit: LogisticFit) -> tuple[np.ndarray, np.ndarray]
     return vcov, df
 
 
-def logistic_rows(model: str, data: ModelData, fit: LogisticFit, vcov_type: str) -> list[dict]:
-    """Tidy coefficient rows for one covariance choice: ``model``, ``CR1`` or ``CR2``."""
+def logistic_rows(model: str, data: ModelData, fit: LogisticFit, vcov_type: str,
+                  separation: dict | None = None) -> list[dict]:
+    """Tidy coefficient rows for one covariance choice: ``model``, ``CR1`` or ``CR2``.
+
+    ``separation``: :func:`separation_check` of ``data`` when the caller has it already
+    (a linear program over every row: at national scale it is worth solving once).
+    """
     df = None
     if vcov_type == "model":
         vcov = fit.inverse_information
@@ -152,7 +159,7 @@ def logistic_rows(model: str, data: ModelData, fit: LogisticFit, vcov_type: str)
     )
     few = vcov_type == "CR1" and data.n_clusters < FEW_CLUSTERS_BELOW
     rows = add_model_warning(rows, FEW_CLUSTERS if few else None)
-    separation = separation_check(data)
+    separation = separation if separation is not None else separation_check(data)
     return add_model_warning(rows, SEPARATION if separation["separated"] else None, separation["terms"])
 
 
