@@ -72,6 +72,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 from stdnum.ee import ik
 
@@ -230,16 +231,18 @@ class Scrubber:
 
     def scrub(self, text: str) -> ScrubResult:
         """Replace every identifier in ``text`` by its placeholder; count per kind."""
-        counts: Counter[str] = Counter()
+        counts: dict[str, int] = {}
 
         def replace(match: re.Match) -> str:
-            kind = self._kind(match)
-            if kind is None:
-                return match.group(0)
-            counts[kind] += 1
+            kind = match.lastgroup
+            if kind == "code" or kind == "spaced_code":  # only codes need a second look
+                kind = self._kind(match)
+                if kind is None:
+                    return match.group(0)
+            counts[kind] = counts.get(kind, 0) + 1
             return PLACEHOLDERS[kind]
 
-        return ScrubResult(self._pattern.sub(replace, text), dict(counts))
+        return ScrubResult(self._pattern.sub(replace, text), counts)
 
     def find(self, text: str) -> dict[str, int]:
         """Kinds of identifiers present in ``text`` and how many (never the values).
@@ -255,21 +258,32 @@ class Scrubber:
         return dict(counts)
 
     def scrub_series(self, notes: pd.Series) -> tuple[pd.Series, dict[str, int]]:
-        """Scrub a column of notes (missing stays missing); return it and total counts."""
-        totals: Counter[str] = Counter()
-        scrubbed: list[object] = []
-        done: dict[str, ScrubResult] = {}  # a note repeated in the column is scanned once
-        for value in notes:
-            if pd.isna(value):
-                scrubbed.append(value)
-                continue
-            text = str(value)
-            result = done.get(text)
-            if result is None:
-                result = done[text] = self.scrub(text)
-            totals.update(result.counts)
-            scrubbed.append(result.text)
-        return pd.Series(scrubbed, index=notes.index, name=notes.name, dtype=notes.dtype), dict(totals)
+        """Scrub a column of notes (missing stays missing); return it and total counts.
+
+        Each distinct note is scanned once, in order of first appearance, and its counts are
+        weighted by how often it occurs (the same totals, in the same key order, as row by row).
+        """
+        cells = notes.to_numpy(dtype=object)
+        present = np.flatnonzero(~pd.isna(notes).to_numpy(dtype=bool))
+        codes, distinct = pd.factorize(_objects([str(v) for v in cells[present]]))
+        occurrences = np.bincount(codes, minlength=len(distinct)).tolist()
+        totals: dict[str, int] = {}
+        texts = []
+        for text, times in zip(distinct.tolist(), occurrences):
+            result = self.scrub(text)
+            texts.append(result.text)
+            for kind, n in result.counts.items():
+                totals[kind] = totals.get(kind, 0) + n * times
+        scrubbed = cells.copy()
+        if len(present):
+            scrubbed[present] = _objects(texts)[codes]
+        return pd.Series(scrubbed, index=notes.index, name=notes.name, dtype=notes.dtype), totals
+
+
+def _objects(items: list) -> np.ndarray:
+    array = np.empty(len(items), dtype=object)
+    array[:] = items
+    return array
 
 
 _PLACEHOLDER_PATTERN = re.compile("|".join(re.escape(p) for p in sorted(set(PLACEHOLDERS.values()))))
