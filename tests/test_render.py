@@ -26,9 +26,10 @@ import pytest
 
 from pipelines.privacy.cells import audit_html_tables
 from pipelines.render import overview
-from pipelines.render.engine import FRESH_KERNEL_ENV, RenderError, RenderJob, render_report, render_reports
-from pipelines.render.notebook import (REMOVE_CELL, REMOVE_INPUT, WarmKernel, execute, expand_includes,
-                                       inject_parameters, read_qmd)
+from pipelines.render.engine import (FRESH_KERNEL_ENV, RENDER_KERNELS_ENV, RenderError, RenderJob, batch_kernels,
+                                     render_report, render_reports)
+from pipelines.render.notebook import (REMOVE_CELL, REMOVE_INPUT, ReportExecutionError, WarmKernel, execute,
+                                       expand_includes, inject_parameters, read_qmd)
 from pipelines.render.figures import horizontal_bars
 from pipelines.render.tables import format_date, published_cells, published_counts, report_table
 from pipelines.render.texts import LANGUAGES, load_texts
@@ -443,6 +444,54 @@ def test_render_is_byte_identical(rendered_et, study_db, tmp_path):
         assert [p.name for p in again] == ["overview.html", "overview.pdf"]
         for path in again:
             assert path.read_bytes() == rendered_et[path.suffix[1:]].read_bytes(), path.name
+
+
+def test_a_batch_in_two_kernels_gives_the_same_bytes_in_job_order(rendered_et, study_db, tmp_path, monkeypatch):
+    """A large batch runs in two kernel processes at once (each report in whichever is free): every
+    overview has the fresh kernel's bytes, and each job's files are written after the job's before it."""
+    monkeypatch.setenv(RENDER_KERNELS_ENV, "2")
+    # each pid report waits (at most a minute) until both kernels have run one, then prints its kernel's pid
+    (tmp_path / "pid.qmd").write_text(
+        "```{python}\nimport os, pathlib, time\nseen = pathlib.Path('seen')\nseen.mkdir(exist_ok=True)\n"
+        "(seen / str(os.getpid())).touch()\nstart = time.time()\n"
+        "while len(list(seen.iterdir())) < 2 and time.time() < start + 60:\n    time.sleep(0.02)\n"
+        "print(f'pid-{os.getpid()}-pid')\n```\n", encoding="utf-8")
+    params = {"study": "fixture", "db": str(study_db), "lang": "et"}
+    jobs = [RenderJob(REPORTS / "overview.qmd", tmp_path / "o0", params)]
+    jobs += [RenderJob(tmp_path / "pid.qmd", tmp_path / f"p{i}", params, ("html",)) for i in range(6)]
+    jobs += [RenderJob(REPORTS / "overview.qmd", tmp_path / "o1", params)]
+    written = render_reports(jobs, engine="embedded")
+    assert [[p.parent.name for p in paths] for paths in written] == [[j.output_dir.name] * len(j.formats) for j in jobs]
+    for paths in (written[0], written[-1]):
+        for path in paths:
+            assert path.read_bytes() == rendered_et[path.suffix[1:]].read_bytes(), path
+    pids = {re.search(r"pid-(\d+)-pid", paths[0].read_text(encoding="utf-8")).group(1) for paths in written[1:-1]}
+    assert len(pids) == 2, "the pid reports ran in one kernel only"
+    times = [path.stat().st_mtime_ns for paths in written for path in paths]
+    assert times == sorted(times)
+
+
+def test_a_failed_report_stops_a_parallel_batch_after_the_reports_before_it(tmp_path, monkeypatch):
+    monkeypatch.setenv(RENDER_KERNELS_ENV, "2")
+    (tmp_path / "ok.qmd").write_text("```{python}\nprint(1)\n```\n", encoding="utf-8")
+    (tmp_path / "bad.qmd").write_text("```{python}\nraise ValueError('no')\n```\n", encoding="utf-8")
+    params = {"study": "fixture", "db": str(tmp_path / "none.duckdb"), "lang": "et"}
+    jobs = [RenderJob(tmp_path / f"{name}.qmd", tmp_path / str(i), params, ("html",))
+            for i, name in enumerate(["ok", "ok", "bad", *["ok"] * 5])]
+    with pytest.raises(ReportExecutionError, match="bad.qmd"):
+        render_reports(jobs, engine="embedded")
+    assert (tmp_path / "0" / "ok.html").is_file() and (tmp_path / "1" / "ok.html").is_file()
+    assert not (tmp_path / "2" / "bad.html").exists()
+
+
+def test_batch_kernels(monkeypatch):
+    monkeypatch.delenv(RENDER_KERNELS_ENV, raising=False)
+    assert batch_kernels(2) == 1 and 1 <= batch_kernels(40) <= 2
+    monkeypatch.setenv(RENDER_KERNELS_ENV, "3")
+    assert batch_kernels(40) == 3 and batch_kernels(2) == 2
+    monkeypatch.setenv(RENDER_KERNELS_ENV, "zero")
+    with pytest.raises(RenderError, match=RENDER_KERNELS_ENV):
+        batch_kernels(10)
 
 
 def test_instruments_waves_and_people_come_from_the_database(con):

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,17 +79,26 @@ def render_embedded(
     return write_formats(notebook, front_matter, qmd, output_dir, params, formats)
 
 
-def write_formats(notebook: NotebookNode, front_matter: Mapping[str, object], qmd: Path, output_dir: Path,
-                  params: Mapping[str, str], formats: Sequence[str]) -> list[Path]:
-    """Write each requested format of one executed notebook (HTML and PDF share the execution)."""
+def convert_formats(notebook: NotebookNode, front_matter: Mapping[str, object], qmd: Path, output_dir: Path,
+                    params: Mapping[str, str], formats: Sequence[str]) -> list[tuple[Path, bytes]]:
+    """Each requested format of one executed notebook: its file path and bytes, not yet written."""
     title = report_title(qmd, params["lang"], front_matter)
-    written = []
+    converted = []
     for fmt in formats:
         path = output_dir / f"{qmd.stem}.{fmt}"
         if fmt == "html":
-            write_atomically(path, notebook_to_html(notebook, title, params["lang"]).encode("utf-8"))
+            converted.append((path, notebook_to_html(notebook, title, params["lang"]).encode("utf-8")))
         else:
-            write_atomically(path, notebook_to_pdf(notebook, title, params["lang"]))
+            converted.append((path, notebook_to_pdf(notebook, title, params["lang"])))
+    return converted
+
+
+def write_formats(notebook: NotebookNode, front_matter: Mapping[str, object], qmd: Path, output_dir: Path,
+                  params: Mapping[str, str], formats: Sequence[str]) -> list[Path]:
+    """Write each requested format of one executed notebook (HTML and PDF share the execution)."""
+    written = []
+    for path, data in convert_formats(notebook, front_matter, qmd, output_dir, params, formats):
+        write_atomically(path, data)
         written.append(path)
     return written
 
@@ -143,14 +152,18 @@ class RenderJob:
 
 
 def render_reports(jobs: Iterable[RenderJob], engine: str = "auto") -> list[list[Path]]:
-    """Render many reports with one warm kernel; each job's written files, in job order.
+    """Render many reports in warm kernels; each job's written files, in job order.
 
     The batch form of :func:`render_report` for a run's reports (every language, every
-    municipality): one encrypted kernel executes the reports in turn, its namespace reset
-    between them, so the kernel start and the imports are paid once; each report is
-    executed once for HTML and PDF. The bytes are the same as :func:`render_report`'s.
-    Requests are checked before anything renders. With Quarto, each job is a
-    ``quarto render`` as in :func:`render_report`.
+    municipality): warm encrypted kernels execute the reports, each kernel's namespace
+    reset between them, so a kernel start and the imports are paid once per kernel; each
+    report is executed once for HTML and PDF. A batch of :data:`PARALLEL_FROM` reports or
+    more runs in :func:`batch_kernels` kernels at once (two processes on a two-core
+    machine), each taking the next report when it is free, while writer threads convert
+    the executed notebooks (nbconvert, pandoc, Typst); the files are written in job order.
+    The bytes are the same as :func:`render_report`'s, whichever kernel ran a report.
+    Requests are checked before anything renders. With Quarto, each job is a ``quarto
+    render`` as in :func:`render_report`.
     """
     quarto = choose_engine(engine)
     requests = [(prepared(job.qmd, job.output_dir, job.params, job.formats), job.formats) for job in jobs]
@@ -158,17 +171,138 @@ def render_reports(jobs: Iterable[RenderJob], engine: str = "auto") -> list[list
         return [render_quarto(quarto, qmd, out, params, formats) for (qmd, out, params), formats in requests]
     if not requests:
         return []
-    # The kernel executes report i+1 while a thread writes report i's HTML and PDF (pandoc
-    # and Typst), so the two cores are both busy; files are written in job order.
-    written: list[Future[list[Path]]] = []
     folder = requests[0][0][0].parent
     shared = shared_kernel(folder)  # this thread's warm kernel, else one for this batch
+    kernels = batch_kernels(len(requests)) if shared is not None else 1
     kernel_context = contextlib.nullcontext(shared) if shared is not None else WarmKernel(folder)
-    with kernel_context as kernel, ThreadPoolExecutor(1, "mapstudy-convert") as writer:
-        for (qmd, out, params), formats in requests:
-            notebook, front_matter = executed_notebook(qmd, params, kernel)
-            written.append(writer.submit(write_formats, notebook, front_matter, qmd, out, params, formats))
-        return [future.result() for future in written]
+    batch = _Batch(requests)
+    with kernel_context as kernel, ThreadPoolExecutor(kernels, "mapstudy-convert") as writers:
+        helpers = [threading.Thread(target=batch.run_helper, args=(folder, writers), name=f"mapstudy-kernel-{i}",
+                                    daemon=True) for i in range(1, kernels)]
+        for helper in helpers:
+            helper.start()
+        try:
+            batch.run(kernel, writers)  # this thread's kernel takes reports too
+        except BaseException:  # interrupted: the helpers take no further report
+            batch.stopped = True
+            raise
+        finally:
+            for helper in helpers:
+                helper.join()
+    return batch.results()  # the writers are done: every executed report is converted and written
+
+
+#: Kernels a large batch executes reports in at once, when set (else :func:`batch_kernels` decides).
+RENDER_KERNELS_ENV = "MAPSTUDY_RENDER_KERNELS"
+#: A further kernel costs its start and imports (about 2 s of one core): a batch of fewer
+#: reports than this runs in one kernel.
+PARALLEL_FROM = 6
+#: At most this many kernels by default: report execution and the HTML/PDF writing share the cores.
+MAX_KERNELS = 2
+
+
+def batch_kernels(reports: int) -> int:
+    """How many kernels a batch of ``reports`` executes in: one per core up to :data:`MAX_KERNELS`."""
+    configured = os.environ.get(RENDER_KERNELS_ENV, "").strip()
+    if configured:
+        if not configured.isdigit() or int(configured) < 1:
+            raise RenderError(f"{RENDER_KERNELS_ENV} must be a whole number of kernels, 1 or more")
+        wanted = int(configured)
+    else:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        wanted = min(MAX_KERNELS, cores) if reports >= PARALLEL_FROM else 1
+    return max(1, min(wanted, reports))
+
+
+class _Batch:
+    """The reports of one :func:`render_reports` call, shared by the threads that execute them.
+
+    Each executing thread (the caller's, with its warm kernel, and one helper thread per
+    further kernel) takes the next report not yet taken, executes it and hands it to the
+    writers, which convert it to each format in memory; the files are then written in job
+    order by whichever thread finds the next report in order ready (no thread ever waits
+    for another report). After a failure no new report is taken; the reports before the
+    failed one are still written, and the first failure in job order is raised.
+    """
+
+    def __init__(self, requests: Sequence[tuple[tuple[Path, Path, dict[str, str]], Sequence[str]]]) -> None:
+        self.requests = list(requests)
+        self.lock = threading.Lock()
+        self.flushing = threading.Lock()  # held while files are written, one report after another
+        self.taken = 0
+        self.stopped = False
+        #: per report: its converted files (path, bytes), then its written paths, or its failure
+        self.done: dict[int, list[tuple[Path, bytes]] | list[Path] | BaseException] = {}
+        self.written = 0  # reports before this one are written (or failed)
+
+    def take(self) -> int | None:
+        with self.lock:
+            if self.stopped or self.taken >= len(self.requests):
+                return None
+            self.taken += 1
+            return self.taken - 1
+
+    def run(self, kernel: WarmKernel, writers: ThreadPoolExecutor) -> None:
+        """Execute reports in ``kernel`` until none is left (or one failed)."""
+        while (index := self.take()) is not None:
+            (qmd, out, params), formats = self.requests[index]
+            try:
+                notebook, front_matter = executed_notebook(qmd, params, kernel)
+            except BaseException as error:  # noqa: BLE001 - raised again by results(), in job order
+                self.ready(index, error)
+                return
+            writers.submit(self.convert, index, notebook, front_matter)
+
+    def run_helper(self, folder: Path, writers: ThreadPoolExecutor) -> None:
+        """A further kernel's thread: reports execute in its own kernel, shut down when none is left."""
+        with WarmKernel(folder) as kernel:
+            self.run(kernel, writers)
+
+    def convert(self, index: int, notebook: NotebookNode, front_matter: Mapping[str, object]) -> None:
+        (qmd, out, params), formats = self.requests[index]
+        try:
+            converted: list[tuple[Path, bytes]] | BaseException = convert_formats(
+                notebook, front_matter, qmd, out, params, formats)
+        except BaseException as error:  # noqa: BLE001 - raised again by results(), in job order
+            converted = error
+        self.ready(index, converted)
+
+    def ready(self, index: int, result: list[tuple[Path, bytes]] | BaseException) -> None:
+        """Record a report's converted files (or failure) and write every report now next in order."""
+        with self.lock:
+            self.done[index] = result
+            if isinstance(result, BaseException):
+                self.stopped = True
+        with self.flushing:
+            while True:
+                with self.lock:
+                    if self.written not in self.done:
+                        return
+                    index, result = self.written, self.done[self.written]
+                if not isinstance(result, BaseException):
+                    try:
+                        for path, data in result:
+                            write_atomically(path, data)
+                        result = [path for path, _ in result]
+                    except BaseException as error:  # noqa: BLE001
+                        result = error
+                with self.lock:
+                    self.done[index] = result
+                    self.written += 1
+                    if isinstance(result, BaseException):
+                        self.stopped = True
+
+    def results(self) -> list[list[Path]]:
+        """Each report's written files in job order, or the first failure."""
+        paths = []
+        for index in range(len(self.requests)):
+            result = self.done.get(index)
+            if isinstance(result, BaseException):
+                raise result
+            if result is None or index >= self.written:
+                raise RenderError(f"report {index + 1} of the batch was not rendered")  # only after a failure
+            paths.append(result)
+        return paths
 
 
 #: Set to 1 for a fresh kernel per ``render_report`` call (the old behaviour; slower, same bytes).
