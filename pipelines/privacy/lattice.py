@@ -111,20 +111,50 @@ def _person_layout(persons: pd.Series, waves: pd.Series) -> tuple[np.ndarray, np
     return person_idx, wave_idx, int(person_idx.max()) + 1 if len(person_idx) else 0, len(wave_values)
 
 
+def _fold(columns: Sequence[np.ndarray], widths: Sequence[int]) -> np.ndarray | None:
+    """Non-negative code columns (column j below widths[j]) as one int64 per row, equal iff the rows are.
+
+    None when the mixed-radix code would not fit in 62 bits (the caller then hashes).
+    """
+    span = 1
+    for width in widths:
+        span *= max(int(width), 1)
+    if span >= 2**62:
+        return None
+    folded = np.zeros(len(columns[0]) if len(columns) else 0, dtype=np.int64)
+    for column, width in zip(columns, widths):
+        folded *= max(int(width), 1)
+        folded += column
+    return folded
+
+
+def _record_codes(codes: np.ndarray) -> tuple[np.ndarray, int]:
+    """One code per record (0 .. distinct - 1) for its key, and how many there are."""
+    ids = disclosure.row_classes(codes)
+    return ids, int(ids.max()) + 1 if len(ids) else 0
+
+
+def _linked_sizes(record: np.ndarray, distinct: int, person_idx: np.ndarray, wave_idx: np.ndarray, persons: int,
+                  waves: int) -> np.ndarray:
+    """Per record, the persons with its person's history of record codes (0 .. distinct - 1; absent as its own)."""
+    history = np.zeros((persons, waves), dtype=np.int64)  # 0: the person is not in the wave
+    history[person_idx, wave_idx] = record + 1
+    folded = _fold([history[:, w] for w in range(waves)], [distinct + 1] * waves)
+    sizes = disclosure.class_sizes(folded[:, None] if folded is not None else history)
+    return sizes[person_idx].astype(float)
+
+
 def linked_fk(codes: np.ndarray, person_idx: np.ndarray, wave_idx: np.ndarray, persons: int, waves: int) -> np.ndarray:
     """Per record: persons sharing its person's whole key history (absent waves are a value, so is missing).
 
     ``codes``: records x keys integer codes (missing as its own code). The same classes as
-    shareable.person_keys / record_fk, computed on integer arrays.
+    shareable.person_keys / record_fk, computed on integer arrays: each record's key is
+    numbered first, then each person's row of numbers over the waves is classed.
     """
     if len(codes) == 0:
         return np.zeros(0)
-    keys = codes.shape[1]
-    wide = np.full((persons, waves * keys), -2, dtype=np.int64)
-    for w in range(waves):
-        rows = wave_idx == w
-        wide[person_idx[rows], w * keys:(w + 1) * keys] = codes[rows]
-    return disclosure.class_sizes(wide)[person_idx].astype(float)
+    record, distinct = _record_codes(codes)
+    return _linked_sizes(record, distinct, person_idx, wave_idx, persons, waves)
 
 
 def wave_fk(codes: np.ndarray, wave_idx: np.ndarray) -> np.ndarray:
@@ -155,17 +185,31 @@ def search(base: pd.DataFrame, keys: Sequence[str], hierarchies: Mapping[str, Se
         recoded[key] = series
         codes[key] = [pd.factorize(s.astype("string"), use_na_sentinel=True)[0].astype(np.int64) for s in series]
         entropies[key] = [_entropy(c) for c in codes[key]]
+    # Each node's key per record is folded from these (codes + 1 >= 0, below the width) without
+    # hashing every column again: the lattice evaluates hundreds of nodes over the same records.
+    shifted = {key: [c + 1 for c in codes[key]] for key in keys}
+    widths = {key: [int(c.max()) + 1 if len(c) else 1 for c in shifted[key]] for key in keys}
+
+    def record_codes(node: tuple) -> tuple[np.ndarray, int]:
+        folded = _fold([shifted[key][level] for key, level in zip(keys, node)],
+                       [widths[key][level] for key, level in zip(keys, node)])
+        if folded is None or not keys:
+            return _record_codes(np.column_stack([codes[key][level] for key, level in zip(keys, node)])
+                                 if keys else np.zeros((n, 1), dtype=np.int64))
+        record, uniques = pd.factorize(folded)
+        return record.astype(np.int64, copy=False), len(uniques)
+
     if person is not None and stratum is not None:
         person_idx, wave_idx, n_persons, n_waves = _person_layout(base[person], base[stratum])
 
-        def fk_of(matrix: np.ndarray) -> np.ndarray:
-            return linked_fk(matrix, person_idx, wave_idx, n_persons, n_waves)
+        def fk_of(node: tuple) -> np.ndarray:
+            return _linked_sizes(*record_codes(node), person_idx, wave_idx, n_persons, n_waves)
     else:
         strata = (pd.factorize(base[stratum].astype("string").fillna("(missing)"))[0] if stratum is not None
                   else np.zeros(n, dtype=np.int64))
 
-        def fk_of(matrix: np.ndarray) -> np.ndarray:
-            return wave_fk(matrix, strata)
+        def fk_of(node: tuple) -> np.ndarray:
+            return disclosure.class_sizes(np.column_stack([strata, record_codes(node)[0]])).astype(float)
 
     def variable_loss(key: str, level: int) -> float:
         first = entropies[key][0]
@@ -175,9 +219,7 @@ def search(base: pd.DataFrame, keys: Sequence[str], hierarchies: Mapping[str, Se
         ranges = [range(1) if key in fixed else range(len(hierarchies[key])) for key in keys]
         results = []
         for node in itertools.product(*ranges):
-            matrix = np.column_stack([codes[key][level] for key, level in zip(keys, node)]) if keys else \
-                np.zeros((n, 0), dtype=np.int64)
-            below = int((fk_of(matrix) < k).sum()) if n else 0
+            below = int((fk_of(node) < k).sum()) if n else 0
             if n and below / n > max_share:
                 continue
             loss = float(np.mean([variable_loss(key, level) for key, level in zip(keys, node)])) + (below / n if n else 0)
@@ -192,8 +234,7 @@ def search(base: pd.DataFrame, keys: Sequence[str], hierarchies: Mapping[str, Se
         relaxed = True
     if not feasible:  # nothing meets the limit: the top of the lattice (every key dropped) is the answer
         top = tuple(len(hierarchies[key]) - 1 for key in keys)
-        matrix = np.column_stack([codes[key][level] for key, level in zip(keys, top)])
-        below = int((fk_of(matrix) < k).sum())
+        below = int((fk_of(top) < k).sum()) if n else 0
         feasible = [(float("inf"), sum(top), top, below)]
     loss, _, node, below = min(feasible, key=lambda r: (r[0], r[1], r[2]))
     frame = pd.DataFrame({key: recoded[key][level] for key, level in zip(keys, node)}, index=base.index)
