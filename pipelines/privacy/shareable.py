@@ -176,18 +176,23 @@ def person_keys(frame: pd.DataFrame, keys: Sequence[str], person: str) -> pd.Dat
     """
     suppressible = [c for c in keys if c != STRATUM]
     frame = _linkable(frame, person)
-    if frame.duplicated([person, STRATUM]).any():
-        raise ValueError(f"more than one record per {person} and {STRATUM}: cannot form person-level keys")
+    # Integer positions instead of a (person, wave) index: the same rows, without hashing
+    # the pseudonyms once per key and wave.
+    person_code, persons = pd.factorize(frame[person])  # first appearance, as .unique()
     waves = sorted(frame[STRATUM].unique())
-    by_wave = frame.set_index([person, STRATUM])[suppressible]
-    wide = pd.DataFrame(index=pd.Index(frame[person].unique(), name=person))
+    wave_code = pd.Index(waves).get_indexer(frame[STRATUM])
+    if pd.Series(person_code * len(waves) + wave_code).duplicated().any():
+        raise ValueError(f"more than one record per {person} and {STRATUM}: cannot form person-level keys")
+    wide = pd.DataFrame(index=pd.Index(persons, name=person))
     pattern = np.zeros(len(wide), dtype=np.int64)  # bit w: the person is in waves[w]
     for bit, wave in enumerate(waves):
-        part = by_wave.xs(wave, level=STRATUM)
-        where = wide.index.get_indexer(part.index)  # persons are unique in both
-        pattern[where] |= 1 << bit
+        rows = np.flatnonzero(wave_code == bit)
+        record = np.full(len(wide), -1, dtype=np.int64)  # the person's record in this wave, -1: none
+        record[person_code[rows]] = rows
+        pattern[person_code[rows]] |= 1 << bit
         for key in suppressible:
-            wide[f"{key}@{wave}"] = part[key].reindex(wide.index)
+            values = pd.api.extensions.take(frame[key].array, record, allow_fill=True)
+            wide[f"{key}@{wave}"] = pd.Series(values, index=wide.index, name=key)
     labels = {p: "+".join(w for bit, w in enumerate(waves) if p >> bit & 1) for p in np.unique(pattern)}
     wide.insert(0, PRESENCE, pd.Series(pattern, dtype=np.int64).map(labels).to_numpy(dtype=object))
     return wide
@@ -242,8 +247,9 @@ def _linked_local_suppression(frame: pd.DataFrame, keys: list[str], k: int, pers
     waves = linked[STRATUM]
     for wave in waves.unique():
         rows = (waves == wave).to_numpy()
+        at = wide.index.get_indexer(linked.loc[rows, person])  # every person is in wide
         for key in keys:
-            result.loc[rows, key] = wide[f"{key}@{wave}"].reindex(linked.loc[rows, person]).to_numpy()
+            result.loc[rows, key] = wide[f"{key}@{wave}"].to_numpy()[at]
     return result
 
 
