@@ -143,63 +143,79 @@ def pupil_identity_frame(frame: pd.DataFrame) -> pd.DataFrame:
     valid = pd.Series(distinct_valid[position], index=frame.index)
     from_code = _objects(distinct_births)[position]
     dob_written = frame.get("birth_date", pd.Series(None, index=frame.index, dtype="object"))
-    dob = [c if v else d for c, v, d in zip(from_code, valid, dob_written)]
-    keys: dict[tuple, str | None] = {}  # each distinct (first, last) folded once
-    names = []
-    for first, last in zip(frame.get("first_name", [None] * len(frame)), frame.get("last_name", [None] * len(frame))):
-        pair = (first, last)
-        try:
-            name = keys[pair]
-        except KeyError:
-            name = keys[pair] = name_key(first, last)
-        except TypeError:  # an unhashable cell
-            name = name_key(first, last)
-        names.append(name)
+    dob = np.where(valid.to_numpy(dtype=bool), from_code, dob_written.to_numpy(dtype=object))
+    n = len(frame)
+    names = _name_keys(frame.get("first_name", pd.Series([None] * n, index=frame.index, dtype="object")),
+                       frame.get("last_name", pd.Series([None] * n, index=frame.index, dtype="object")))
     return pd.DataFrame({
-        "code": codes, "valid": valid.astype(bool), "dob": dob, "name": names,
+        "code": codes, "valid": valid.astype(bool), "dob": _objects(list(dob)), "name": names,
         "municipality": frame["municipality"],
     }, index=frame.index)
 
 
+def _name_keys(first: pd.Series, last: pd.Series) -> list[str | None]:
+    """``name_key(f, l)`` per row, each distinct (first, last) pair folded once."""
+    try:
+        first_codes, first_distinct = pd.factorize(first.to_numpy(dtype=object), use_na_sentinel=False)
+        last_codes, last_distinct = pd.factorize(last.to_numpy(dtype=object), use_na_sentinel=False)
+    except TypeError:  # an unhashable cell: one call per row
+        return [name_key(f, l) for f, l in zip(first, last)]
+    pair_codes, pairs = pd.factorize(first_codes.astype(np.int64) * max(len(last_distinct), 1) + last_codes)
+    width = max(len(last_distinct), 1)
+    keys = [name_key(first_distinct[p // width], last_distinct[p % width]) for p in pairs.tolist()]
+    return _objects(keys)[pair_codes].tolist()
+
+
+_SEX_OF_DIGIT = {str(d): ("male" if d % 2 == 1 else "female") for d in range(10)}
+
+
 def resolve_pupils(identities: list[pd.DataFrame]) -> list[ResolvedIdentity]:
-    """Resolve pupil identities over all frames of a study at once (see module docstring)."""
+    """Resolve pupil identities over all frames of a study at once (see module docstring).
+
+    A valid code is its own identity (done by whole columns); only the rows without one are
+    looked up, by name + birth date (+ municipality), among the valid-coded rows of the study.
+    """
+    # rows looked up: no valid code, and a name and a birth date (``is None``, as a cell is tested
+    # one by one; a name column of text dtype holds NaN, not None, for a missing name)
+    unresolved = [ids[~ids["valid"].to_numpy(dtype=bool) & _not_none(ids["name"]) & _not_none(ids["dob"])]
+                  for ids in identities]
+    wanted = {(name, dob) for u in unresolved for name, dob in zip(u["name"], u["dob"])}
     by_triple: dict[tuple, set[str]] = {}
     by_pair: dict[tuple, set[str]] = {}
-    for ids in identities:
-        known = ids[ids["valid"] & ids["name"].notna()]
-        for code, name, dob, mun in zip(known["code"], known["name"], known["dob"], known["municipality"]):
-            by_triple.setdefault((name, dob, mun), set()).add(code)
-            by_pair.setdefault((name, dob), set()).add(code)
+    if wanted:
+        for ids in identities:
+            known = ids[ids["valid"] & ids["name"].notna()]
+            for code, name, dob, mun in zip(known["code"], known["name"], known["dob"], known["municipality"]):
+                if (name, dob) in wanted:  # only what a looked-up row can use
+                    by_triple.setdefault((name, dob, mun), set()).add(code)
+                    by_pair.setdefault((name, dob), set()).add(code)
     resolved = []
-    for ids in identities:
-        identity, match = [], []
-        for code, valid, name, dob, mun in zip(ids["code"], ids["valid"], ids["name"], ids["dob"], ids["municipality"]):
-            if valid:
-                identity.append(code_identity(code))
-                match.append(MATCH_CODE)
-                continue
-            if name is None or dob is None:
-                identity.append(None)
-                match.append(None)
-                continue
+    for ids, pending in zip(identities, unresolved):
+        valid = ids["valid"].to_numpy(dtype=bool)
+        codes = ids["code"].to_numpy(dtype=object)
+        identity = np.full(len(ids), None, dtype=object)
+        match = np.full(len(ids), None, dtype=object)
+        sex = np.full(len(ids), None, dtype=object)
+        at = np.flatnonzero(valid)
+        valid_codes = codes[at].tolist()
+        identity[at] = _objects([code_identity(c) for c in valid_codes])
+        match[at] = MATCH_CODE
+        sex[at] = _objects([_SEX_OF_DIGIT[c[0]] for c in valid_codes])
+        rows = ids.index.get_indexer(pending.index)
+        for row, name, dob, mun in zip(rows.tolist(), pending["name"], pending["dob"], pending["municipality"]):
             triple = by_triple.get((name, dob, mun), set())
             pair = by_pair.get((name, dob), set())
             if len(triple) == 1:
-                identity.append(code_identity(next(iter(triple))))
-                match.append(MATCH_NAME_DOB_MUNICIPALITY)
+                identity[row], match[row] = code_identity(next(iter(triple))), MATCH_NAME_DOB_MUNICIPALITY
             elif len(pair) == 1:
-                identity.append(code_identity(next(iter(pair))))
-                match.append(MATCH_NAME_DOB)
+                identity[row], match[row] = code_identity(next(iter(pair))), MATCH_NAME_DOB
             else:
-                identity.append(f"nd:{name}|{dob.isoformat()}|{mun}")
-                match.append(MATCH_UNLINKED)
+                identity[row], match[row] = f"nd:{name}|{dob.isoformat()}|{mun}", MATCH_UNLINKED
         invalid = ids["code"].notna() & ~ids["valid"]
-        sex = pd.Series([sex_from_code(c) if v else None for c, v in zip(ids["code"], ids["valid"])],
-                        index=ids.index, dtype="object")
         resolved.append(ResolvedIdentity(
             identity=pd.Series(identity, index=ids.index, dtype="object"),
             match=pd.Series(match, index=ids.index, dtype="object"),
-            code_invalid=invalid, sex_from_code=sex,
+            code_invalid=invalid, sex_from_code=pd.Series(sex, index=ids.index, dtype="object"),
         ))
     return resolved
 
@@ -225,6 +241,10 @@ def resolve_staff(frame: pd.DataFrame) -> ResolvedIdentity:
     return ResolvedIdentity(pd.Series(identity, index=frame.index, dtype="object"),
                             pd.Series(match, index=frame.index, dtype="object"), none,
                             pd.Series(None, index=frame.index, dtype="object"))
+
+
+def _not_none(column: pd.Series) -> np.ndarray:
+    return np.fromiter((v is not None for v in column.tolist()), dtype=bool, count=len(column))
 
 
 def _objects(items: list) -> np.ndarray:
