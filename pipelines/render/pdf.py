@@ -17,6 +17,7 @@ import base64
 import copy
 import json
 import re
+import subprocess
 import tempfile
 import threading
 from pathlib import Path
@@ -125,13 +126,42 @@ def link_appendix(markdown: str, lang: str) -> str:
     return "\n".join(lines)
 
 
+_PANDOC_LOCK = threading.Lock()
+_PANDOC: list[str] = []
+
+
+def pandoc_path() -> str:
+    """The pandoc binary pypandoc chooses (pypandoc-binary's own unless ``PYPANDOC_PANDOC`` or a
+    newer one on PATH is found), looked up once per process.
+
+    pypandoc probes its candidates anew in every thread that converts first and, while it
+    probes, another thread can run an older pandoc (one without Typst); and every
+    ``convert_text`` call starts pandoc twice more to list its formats. So the engine asks
+    pypandoc once, under a lock, and runs that binary itself.
+    """
+    with _PANDOC_LOCK:
+        if not _PANDOC:
+            _PANDOC.append(pypandoc.get_pandoc_path())
+        return _PANDOC[0]
+
+
+def run_pandoc(text: str, source: str, target: str, args: list[str]) -> str:
+    """``text`` converted by pandoc from ``source`` to ``target`` (what ``pypandoc.convert_text`` runs)."""
+    result = subprocess.run([pandoc_path(), f"--from={source}", f"--to={target}", *args], input=text.encode("utf-8"),
+                            capture_output=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"pandoc could not convert a report from {source} to {target} "
+                           f"(exit {result.returncode}): {result.stderr.decode('utf-8', errors='replace')[-1000:]}")
+    return result.stdout.decode("utf-8", errors="replace")
+
+
 def markdown_to_typst(markdown: str, title: str, lang: str) -> str:
     """A complete Typst document: our preamble, then pandoc's Typst for the body.
 
     The table of contents (sections and subsections) goes before the first section.
     """
-    body = pypandoc.convert_text(align_number_columns(link_appendix(markdown, lang)), "typst", format="markdown",
-                                 extra_args=["--wrap=preserve", f"--columns={PANDOC_COLUMNS}"])
+    body = run_pandoc(align_number_columns(link_appendix(markdown, lang)), "markdown", "typst",
+                      ["--wrap=preserve", f"--columns={PANDOC_COLUMNS}"])
     first = re.search(r"^== ", body, re.MULTILINE)
     if first is not None:
         contents = json.dumps(load_texts(lang)("common.contents"), ensure_ascii=False)
