@@ -512,3 +512,35 @@ def test_a_file_without_rows_and_an_empty_table_render(tmp_path):
     assert cells.loc[0, "accepted_pct"] == "–" and cells.loc[0, "rows_read"] == "0"
     empty = published_cells(frame.iloc[:0], lang="en", min_cell=5)
     assert empty.empty and list(empty.columns) == list(frame.columns)
+
+
+def test_coordinator_estimates_are_the_first_matching_row():
+    """The coordinator's indexed look-up finds what filtering results.descriptives found: the first row of
+    the estimate's key (a study row whatever its county, a county row by county, a KOV row by both)."""
+    from pipelines.render.coordinator import Coordinator
+
+    desc = pd.DataFrame({
+        "instrument": ["pupils"] * 7, "wave": ["w1"] * 6 + ["w2"], "variable": ["v"] * 7,
+        "level": [1, 1, 1, 1, 2, 1, 1], "geography": ["study", "study", "county", "municipality", "county",
+                                                      "municipality", "county"],
+        "county": ["all", "x", "c", "c", "c", "d", "c"], "municipality": ["all", "all", "all", "m", "all", "m", "all"],
+        "estimate": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7], "conf_low": [0.0] * 7, "conf_high": [1.0] * 7})
+
+    def filtered(instrument, wave, variable, level, key):  # the look-up as it was: masks over the table
+        geography, county, municipality = key
+        rows = desc.loc[(desc["instrument"] == instrument) & (desc["wave"] == wave) & (desc["variable"] == variable)
+                        & (desc["level"].astype(str) == level) & (desc["geography"] == geography)]
+        if geography != "study":
+            rows = rows.loc[rows["county"] == county]
+        if geography == "municipality":
+            rows = rows.loc[rows["municipality"] == municipality]
+        return rows.iloc[0]["estimate"] if len(rows) else None
+
+    estimates = Coordinator._estimates(desc)
+    for wave in ("w1", "w2", "w3"):
+        for level in ("1", "2"):
+            for key in [("study", "all", "all"), ("county", "c", "all"), ("county", "d", "all"),
+                        ("municipality", "c", "m"), ("municipality", "d", "m"), ("municipality", "c", "n")]:
+                hit = Coordinator._estimate(estimates, "pupils", wave, "v", level, key)
+                assert (hit["estimate"] if hit else None) == filtered("pupils", wave, "v", level, key), (wave, level, key)
+    assert Coordinator._estimates(desc.iloc[:0]) == {}

@@ -28,15 +28,21 @@ class Coordinator:
         self.lang = report.lang
         self.county = county
         self.municipality = municipality
+        # the tables the study database has (one query, not one per table read)
+        self.tables = {f"{schema}.{name}" for schema, name in report.con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
         self.cells = self._read("results.published_family")
         self.variables = self._read("meta.variables")
         self.places = self._read("meta.municipalities")
+        # each variable's label in the report's language (its first row's), looked up per table row
+        self.labels: dict[str, object] = {}
+        if len(self.variables):
+            for name, label in zip(self.variables["variable"], self.variables[f"label_{self.lang}"], strict=True):
+                self.labels.setdefault(name, label)
 
     # reading -----------------------------------------------------------------------------
     def _exists(self, table: str) -> bool:
-        schema, name = table.split(".")
-        return bool(self.report.query("SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = ? "
-                                      "AND table_name = ?", [schema, name])["n"].iloc[0])
+        return table in self.tables
 
     def _read(self, table: str) -> pd.DataFrame:
         return self.report.query(f"SELECT * FROM {table}") if self._exists(table) else pd.DataFrame()
@@ -51,11 +57,8 @@ class Coordinator:
         return self.report.text(f"coordinator.{key}", **fields)
 
     def variable_label(self, name: str) -> str:
-        if len(self.variables):
-            hit = self.variables.loc[self.variables["variable"] == name, f"label_{self.lang}"]
-            if len(hit) and isinstance(hit.iloc[0], str):
-                return hit.iloc[0]
-        return name
+        label = self.labels.get(name)
+        return label if isinstance(label, str) else name
 
     def county_name(self, county: str) -> str:
         label = self.report.texts.label("counties", county)
@@ -133,7 +136,7 @@ class Coordinator:
         names = self.families("descriptives/")
         if not names:
             return False
-        desc = self._read("results.descriptives")
+        estimates = self._estimates(self._read("results.descriptives"))
         self.report.heading("coordinator.pupils.title")
         self.report.show_text("coordinator.pupils.intro")
         for name in names:
@@ -146,7 +149,7 @@ class Coordinator:
                 shown = self.all_published(rows, key, levels)
                 share, ci = SUPPRESSED_SHARE, SUPPRESSED_SHARE
                 if shown:
-                    hit = self._estimate(desc, instrument, wave, variable, level, key)
+                    hit = self._estimate(estimates, instrument, wave, variable, level, key)
                     if hit is not None:
                         share = self.percent(hit["estimate"])
                         ci = f"{self.percent(hit['conf_low'])} … {self.percent(hit['conf_high'])}"
@@ -161,15 +164,37 @@ class Coordinator:
         return True
 
     @staticmethod
-    def _estimate(desc: pd.DataFrame, instrument, wave, variable, level, key):
+    def _estimates(desc: pd.DataFrame) -> dict[tuple, dict[str, object]]:
+        """``results.descriptives`` indexed for :meth:`_estimate`: the first row of each estimate's key.
+
+        A study row is found by (instrument, wave, variable, level, geography), a county row
+        also by its county, a municipality row also by county and municipality.
+        """
+        found: dict[tuple, dict[str, object]] = {}
+        if desc.empty:
+            return found
+        columns = {name: desc[name].tolist() for name in ("instrument", "wave", "variable", "geography", "county",
+                                                          "municipality", "estimate", "conf_low", "conf_high")}
+        columns["level"] = desc["level"].astype(str).tolist()
+        for i, geography in enumerate(columns["geography"]):
+            key = (columns["instrument"][i], columns["wave"][i], columns["variable"][i], columns["level"][i], geography)
+            if geography != "study":
+                key += (columns["county"][i],)
+            if geography == "municipality":
+                key += (columns["municipality"][i],)
+            if key not in found:
+                found[key] = {name: columns[name][i] for name in ("estimate", "conf_low", "conf_high")}
+        return found
+
+    @staticmethod
+    def _estimate(estimates: dict[tuple, dict[str, object]], instrument, wave, variable, level, key):
         geography, county, municipality = key
-        rows = desc.loc[(desc["instrument"] == instrument) & (desc["wave"] == wave) & (desc["variable"] == variable)
-                        & (desc["level"].astype(str) == level) & (desc["geography"] == geography)]
+        wanted = (instrument, wave, variable, level, geography)
         if geography != "study":
-            rows = rows.loc[rows["county"] == county]
+            wanted += (county,)
         if geography == "municipality":
-            rows = rows.loc[rows["municipality"] == municipality]
-        return rows.iloc[0] if len(rows) else None
+            wanted += (municipality,)
+        return estimates.get(wanted)
 
     def reasons(self) -> bool:
         names = self.families("reasons/")
