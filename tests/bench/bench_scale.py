@@ -14,6 +14,9 @@ Ingest is run when the study's DuckDB is missing or older than its raw files, or
 ``--fresh``; otherwise its stored row is shown. Protect, descriptives and models run every
 time. Nothing here touches the demo's data/ or reports.
 
+``--whole-run N``: one whole ``mapstudy run`` on the study of N pupils (its own DuckDB,
+reports and Dagster storage under ``run-N``; the console log kept as ``run-N/run.log``).
+
 ``--fingerprint`` (with ``--stage``) prints a SHA-256 of each result table instead of
 timing it (a check that an optimisation leaves the results unchanged):
 ``python -m tests.bench.bench_scale --stage protect 30000 --fingerprint``.
@@ -221,7 +224,46 @@ def run_size(pupils: int, fresh: bool, stages=STAGES) -> list[Timing]:
     return rows + [total]
 
 
+def whole_run(pupils: int) -> Timing:
+    """``mapstudy run`` on the study of N pupils, as run_all.py's _whole_run but in its own folder.
+
+    The raw files and key are the study's (``study-N``); DuckDB, reports, erasure register,
+    Dagster storage and logs go to ``run-N``, so the stage benchmarks' database is not
+    touched. The run's console output is kept in ``run-N/run.log`` (its per-step times).
+    """
+    import resource
+    import shutil
+    import time
+
+    import yaml
+
+    study = yaml.safe_load((_root(pupils) / "study.yaml").read_text(encoding="utf-8"))
+    root = BENCH_DIR / f"run-{pupils}"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    for key, folder in (("processed_dir", "processed"), ("reports_dir", "reports"), ("erasure_dir", "erasure")):
+        study[key] = str(root / folder)
+    path = root / "study.yaml"
+    path.write_text(yaml.safe_dump(study, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    env = dict(os.environ, MAPSTUDY_DAGSTER_STORAGE=str(root / "dagster"), MAPSTUDY_DAGSTER_LOGS=str(root / "logs"))
+    mapstudy = str(Path(sys.executable).with_name("mapstudy"))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    with open(root / "run.log", "w", encoding="utf-8") as log:
+        done = subprocess.run([mapstudy, "run", "--study", str(path)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    note = ("ok" if done.returncode == 0 else f"exit {done.returncode}") + f"; log {root / 'run.log'}"
+    # ru_maxrss of RUSAGE_CHILDREN: the largest process of the run (Dagster runs steps in-process)
+    return Timing("whole run (mapstudy run)", wall, cpu, after.ru_maxrss / 1024, note)
+
+
 def main(argv: list[str]) -> None:
+    if "--whole-run" in argv:
+        pupils = int([a for a in argv if a.isdigit()][0])
+        print_table([whole_run(pupils)], f"mapstudy run, {pupils} pupils (load average now {os.getloadavg()[0]:.1f})")
+        return
     if "--stage" in argv:
         stage = argv[argv.index("--stage") + 1]
         pupils = int([a for a in argv if a.isdigit()][0])
