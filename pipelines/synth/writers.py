@@ -47,14 +47,39 @@ def _text(value: Any, decimal: str = ".", date_format: str = "%d.%m.%Y") -> str:
     return str(value)
 
 
+class _PerValue:
+    """``fn(value)`` remembered per distinct value (and its type): export columns repeat few values.
+
+    The type is part of the key (``1``, ``1.0`` and ``True`` print differently); float
+    zeros and NaN are never remembered (``-0.0 == 0.0``, and NaN is unequal to itself).
+    """
+
+    def __init__(self, fn):
+        self.fn, self.known = fn, {}
+
+    def __call__(self, value: Any):
+        key = (type(value), value)
+        try:
+            return self.known[key]
+        except KeyError:
+            pass
+        except TypeError:  # unhashable
+            return self.fn(value)
+        result = self.fn(value)
+        if not (isinstance(value, (float, np.floating)) and (value == 0 or value != value)):
+            self.known[key] = result
+        return result
+
+
 def write_csv(frame: pd.DataFrame, path: Path, delimiter: str, encoding: str, decimal: str, date_format: str) -> None:
     """LimeSurvey-style CSV with a response id column."""
     frame = _visible(frame)
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
     writer.writerow(["id", *frame.columns])
+    texts = [_PerValue(lambda v: _text(v, decimal, date_format)) for _ in frame.columns]
     for number, row in enumerate(frame.itertuples(index=False, name=None), start=1):
-        writer.writerow([number, *(_text(v, decimal, date_format) for v in row)])
+        writer.writerow([number, *(text(v) for text, v in zip(texts, row))])
     path.write_bytes(buffer.getvalue().encode(encoding))
 
 
@@ -146,17 +171,26 @@ def _cell_xml(value: Any, ref: str) -> str:
     return f'<c r="{ref}"><v>{int(value)}</v></c>'
 
 
+def _cell_tail(value: Any) -> str:
+    """``_cell_xml(value, ref)`` without its leading '<c r="REF"' ('' for an empty cell)."""
+    xml = _cell_xml(value, "")
+    return xml[len('<c r=""'):] if xml else ""
+
+
 def _sheet_chunks(header: list[str], columns: list[np.ndarray], n: int):
     """The worksheet XML in pieces of at most _ROWS_PER_CHUNK rows (bounded memory)."""
     letters = [_column_letters(j) for j in range(len(header))]
     yield ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
            '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
            '<row r="1">' + "".join(_cell_xml(h, f"{letters[j]}1") for j, h in enumerate(header)) + "</row>")
+    # A cell is '<c r="REF"' + a tail that depends on the value only: the tails are remembered per value.
+    tails = [_PerValue(_cell_tail) for _ in columns]
     for start in range(0, n, _ROWS_PER_CHUNK):
         stop = min(start + _ROWS_PER_CHUNK, n)
         numbers = [str(r + 2) for r in range(start, stop)]
-        cells = [[_cell_xml(v, letter + number) for v, number in zip(column[start:stop], numbers)]
-                 for letter, column in zip(letters, columns)]
+        cells = [[(f'<c r="{letter}{number}"{tail}' if tail else "")
+                  for tail, number in zip(map(tail_of, column[start:stop]), numbers)]
+                 for letter, column, tail_of in zip(letters, columns, tails)]
         yield "".join(f'<row r="{number}">' + "".join(row) + "</row>" for number, *row in zip(numbers, *cells))
     yield "</sheetData></worksheet>"
 
