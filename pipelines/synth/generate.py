@@ -175,7 +175,7 @@ def _canaries(files: StudyFiles, instrument: str, frame: pd.DataFrame, inflected
         kind = _CANARY_KIND.get(variables.get(variable, {}).get("identity", ""))
         if kind is None:
             continue
-        for value in frame[variable]:
+        for value in pd.unique(frame[variable].to_numpy(dtype=object)):  # sets: each distinct value once
             if value is None or (not isinstance(value, str) and pd.isna(value)) or value == "":
                 continue
             if kind == "birth_dates":
@@ -262,7 +262,8 @@ def generate_study(study_path: Path, project_root: Path, pupils: int = 3000, see
 def _truth(files, seed, pupils, population, secret_hex, counts, defects, canaries) -> dict:
     base = population["baseline"]
     keys = PseudonymKeys.from_secret(bytes.fromhex(secret_hex))
-    labels = {keys.pseudonym("pupil", code_identity(code)): int(c) for code, c in zip(base["personal_code"], base["persona"])}
+    pupils_ids = keys.pseudonyms("pupil", [code_identity(code) for code in base["personal_code"]])  # = .pseudonym per code
+    labels = {pseudonym: int(c) for pseudonym, c in zip(pupils_ids, base["persona"])}
     return {
         "study": files.study["study"],
         "seed": seed,
