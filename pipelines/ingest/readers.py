@@ -208,19 +208,22 @@ def _read_stata(path: Path, source: Source) -> RawTable:
 
 def _read_excel(path: Path, source: Source) -> RawTable:
     # calamine (Rust) reads a workbook ten times faster than openpyxl, with the same cell types.
-    frame = _calamine_frame(path, source.sheet)
-    if frame is None:  # a sheet the plain path does not cover (or a broken file): pandas decides, and words the error
-        frame = pd.read_excel(path, sheet_name=source.sheet, dtype=object, engine="calamine", keep_default_na=False,
-                              na_values=[])
+    table = _calamine_table(path, source.sheet)
+    if table is not None:
+        return table
+    # a sheet the plain path does not cover (or a broken file): pandas decides, and words the error
+    frame = pd.read_excel(path, sheet_name=source.sheet, dtype=object, engine="calamine", keep_default_na=False,
+                          na_values=[])
     return RawTable(_numbered(frame))
 
 
-def _calamine_frame(path: Path, sheet: int | str) -> pd.DataFrame | None:
-    """What ``pd.read_excel(path, sheet_name=sheet, dtype=object, engine="calamine",
+def _calamine_table(path: Path, sheet: int | str) -> RawTable | None:
+    """The table of what ``pd.read_excel(path, sheet_name=sheet, dtype=object, engine="calamine",
     keep_default_na=False, na_values=[])`` returns, built from python-calamine's rows by whole
-    columns instead of pandas' call per cell; None when the sheet is not a plain table (no
-    rows, one column, a header cell that is not a distinct non-empty text) or cannot be
-    opened, so that pandas reads it (and raises its own error)."""
+    columns instead of pandas' call per cell, with the longest text cell and whether one holds
+    a NUL (so that the NUL and long-cell scan is skipped when it cannot find anything); None when
+    the sheet is not a plain table (no rows, one column, a header cell that is not a distinct
+    non-empty text) or cannot be opened, so that pandas reads it (and raises its own error)."""
     from python_calamine import CalamineWorkbook
 
     try:
@@ -246,13 +249,30 @@ def _calamine_frame(path: Path, sheet: int | str) -> pd.DataFrame | None:
     cells = np.empty((len(rows) - 1, width), dtype=object)
     if len(rows) > 1:
         cells[:] = rows[1:]
-    return pd.DataFrame({h: _excel_cells(cells[:, i]) for i, h in enumerate(header)}, columns=header, dtype=object)
+    longest, has_nul = 0, False
+    for i in range(width):
+        column = cells[:, i]
+        values = column.tolist()
+        kinds = set(map(type, values))
+        texts = values if kinds == {str} else [v for v in values if type(v) is str] if str in kinds else []
+        if texts:
+            longest = max(longest, max(map(len, texts)))
+            has_nul = has_nul or "\x00" in "".join(texts)
+        if kinds - {str}:
+            cells[:, i] = _excel_cells(column, kinds)
+    frame = pd.DataFrame(cells, columns=header, index=pd.RangeIndex(1, len(cells) + 1), dtype=object, copy=False)
+    return RawTable(frame, longest_record=longest, has_nul=has_nul)
 
 
-def _excel_cells(column: np.ndarray) -> np.ndarray:
+def _calamine_frame(path: Path, sheet: int | str) -> pd.DataFrame | None:
+    """The frame of ``_calamine_table``, numbered from 0 as pandas numbers it (for comparing)."""
+    table = _calamine_table(path, sheet)
+    return None if table is None else table.frame.set_axis(pd.RangeIndex(len(table.frame)))
+
+
+def _excel_cells(column: np.ndarray, kinds: set[type]) -> np.ndarray:
     """pandas' calamine cell conversion on one column: whole floats become ints, dates datetimes."""
     column = column.copy()
-    kinds = set(map(type, column.tolist()))
     if float in kinds:
         at = np.flatnonzero(np.fromiter((type(v) is float for v in column), dtype=bool, count=len(column)))
         values = column[at].astype(np.float64)
@@ -264,8 +284,6 @@ def _excel_cells(column: np.ndarray) -> np.ndarray:
     if kinds - {float, str, bool, int, dt.datetime, dt.timedelta, dt.time}:
         column[:] = [_excel_cell(v) for v in column.tolist()]
     return column
-
-
 def _excel_cell(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
