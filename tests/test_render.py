@@ -544,3 +544,25 @@ def test_coordinator_estimates_are_the_first_matching_row():
                 hit = Coordinator._estimate(estimates, "pupils", wave, "v", level, key)
                 assert (hit["estimate"] if hit else None) == filtered("pupils", wave, "v", level, key), (wave, level, key)
     assert Coordinator._estimates(desc.iloc[:0]) == {}
+
+
+def test_family_rows_are_the_unstacked_cells():
+    """family_rows builds the wide frame from lists: the same frame as pandas' unstack (sorted places and
+    categories, NaN where a place lacks a cell), and unusual input still takes the unstack."""
+    from pipelines.render.family_tables import _unstacked, family_rows
+
+    cells = pd.DataFrame({
+        "family": ["f"] * 7 + ["g"] * 2,
+        "level": ["study", "county", "municipality", "municipality", "county", "study", "municipality", "study",
+                  "county"],
+        "county": ["all", "võru", "võru", "tartu", "võru", "all", "tartu", "all", "x"],
+        "municipality": ["all", "all", "Võru vald", "Nõo vald", "all", "all", "Nõo vald", "all", "all"],
+        "column": ["2", "2", "2", "2", "10", "10", "__total", "a", "a"],
+        "value": [40.0, 12.0, float("nan"), 7.0, 3.0, 9.0, 20.0, 1.0, 2.0],
+        "mark": ["", "", "x", "", "<5", "", "", "", ""],
+    }).astype({"family": "str", "level": "str", "county": "str", "municipality": "str", "column": "str",
+               "mark": "str"})
+    for family in ("f", "g", "none"):
+        pd.testing.assert_frame_equal(family_rows(cells, family), _unstacked(cells.loc[cells["family"] == family]))
+    with pytest.raises(ValueError):  # a repeated cell: unstack's own error, as before
+        family_rows(pd.concat([cells, cells.iloc[:1]]), "f")
