@@ -194,9 +194,10 @@ def render_reports(jobs: Iterable[RenderJob], engine: str = "auto") -> list[list
 
 #: Kernels a large batch executes reports in at once, when set (else :func:`batch_kernels` decides).
 RENDER_KERNELS_ENV = "MAPSTUDY_RENDER_KERNELS"
-#: A further kernel costs its start and imports (about 2 s of one core): a batch of fewer
-#: reports than this runs in one kernel.
-PARALLEL_FROM = 6
+#: A further kernel costs its start and imports (about 2 s of one core, more on a busy
+#: machine): a batch of fewer reports than this (a study report's two languages, a few
+#: counties) is done in one kernel about as soon as a second one would have started.
+PARALLEL_FROM = 8
 #: At most this many kernels by default: report execution and the HTML/PDF writing share the cores.
 MAX_KERNELS = 2
 
