@@ -144,3 +144,21 @@ def test_find_ignores_placeholders_of_an_earlier_scrub():
     scrubbed = scrubber.scrub("Kirjuta Post Nimi aadressile mari@kool.ee").text
     assert scrubber.find(scrubbed) == {}
     assert scrubber.find(scrubbed + " ja Post") == {"name": 1}
+
+
+def test_two_scans_find_what_the_one_alternation_finds():
+    """`_matches` (names and the other kinds scanned apart, branches a text cannot match left out)
+    gives the matches of the scanner's one alternation, on texts mixing every kind."""
+    rng = random.Random(11)
+    words = ["Mari", "Tamme", "kase", "Jaanile", "Peetri", "Mäe", "Rebase", "Post", "[E-POST]", "Mari-Liisa", "Tamm-Kask",
+             "Tallinnas", "3", "korda", "Pikk", "tn", "Tamme tn 5-12", "Kase talu", "Mäe küla", "12345", "39901010004",
+             "EE39901010004", "PNOEE-39901010004", "394 031 36526", "5123 4567", "+372 5123 4567", "mari@kool.ee",
+             "@", "Pärnu mnt 12", "Narva mnt.", "Kase talus", "alevik", "Tartu 5a", "Tartus 3,", "Elva 12, Tartu",
+             "Aia 3 51003", "١٢٣", "MARI", "ſepp", "Õie-Mai", "88888888", "õpilane", ",", "-", "\n"]
+    separators = [" ", " ", ", ", "", "-", "\n"]
+    texts = ["".join(rng.choice(words) + rng.choice(separators) for _ in range(rng.randint(0, 12))) for _ in range(3000)]
+    for scanner in (Scrubber(["Mari", "Tamm", "Kask", "Jaan", "Peeter", "Mägi", "Rebane", "Post", "Sepp", "Liisa"]),
+                    Scrubber(), Scrubber(["Mari"], scrub_invalid_codes=False)):
+        for text in texts:
+            assert [(m.lastgroup, m.span()) for m in scanner._matches(text)] == \
+                [(m.lastgroup, m.span()) for m in scanner._pattern.finditer(text)]

@@ -68,9 +68,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -118,15 +118,37 @@ _PHONE = (
     r"(?P<phone>(?:(?<![\w+])\+|(?<!\w)00|(?<![\w+]))372[ -]?\d(?:[ -]?\d){6,7}(?!\d)"
     r"|(?<![\w+])[3-8](?:[ -]?\d){6,7}(?!\d))"
 )
-_ADDRESS = (
-    r"(?P<address>"
-    rf"(?<!\w)[{_UPPER}][\w-]*(?:\s[{_UPPER}][\w-]*)?\s{_STREET_TYPES}\.?(?:\s?{_HOUSE_NUMBER})?(?!\w)"
-    rf"|(?<!\w)[{_UPPER}][{_LOWER}]+\s\d{{1,3}}(?:[a-zA-Z]|\s?[-/]\s?\d{{1,3}})[a-zA-Z]?(?!\w)"
-    rf"|(?<=[{_LOWER},] )[{_UPPER}][{_LOWER}]+\s\d{{1,3}}(?!\w)"
-    rf"|(?<!\w)[{_UPPER}][{_LOWER}]+\s\d{{1,3}}(?=,\s*[{_UPPER}]|,?\s*\d{{5}}(?!\d))"
-    rf"|(?<!\w)[{_UPPER}][\w-]*\s{_SETTLEMENT}(?!\w)"
-    r"|(?<![\w-])\d{5}(?!\d))"
+_ADDRESS_STREET = (rf"(?<!\w)[{_UPPER}][\w-]*(?:\s[{_UPPER}][\w-]*)?\s{_STREET_TYPES}\.?(?:\s?{_HOUSE_NUMBER})?"
+                   r"(?!\w)")
+_ADDRESS_SETTLEMENT = rf"(?<!\w)[{_UPPER}][\w-]*\s{_SETTLEMENT}(?!\w)"
+#: The address alternatives in order, each with what the text must hold for it to match anywhere
+#: ("digit", "street": a street-type word, "settlement": a settlement word).
+_ADDRESS_BRANCHES: tuple[tuple[str, str], ...] = (
+    (_ADDRESS_STREET, "street"),
+    (rf"(?<!\w)[{_UPPER}][{_LOWER}]+\s\d{{1,3}}(?:[a-zA-Z]|\s?[-/]\s?\d{{1,3}})[a-zA-Z]?(?!\w)", "digit"),
+    (rf"(?<=[{_LOWER},] )[{_UPPER}][{_LOWER}]+\s\d{{1,3}}(?!\w)", "digit"),
+    (rf"(?<!\w)[{_UPPER}][{_LOWER}]+\s\d{{1,3}}(?=,\s*[{_UPPER}]|,?\s*\d{{5}}(?!\d))", "digit"),
+    (_ADDRESS_SETTLEMENT, "settlement"),
+    (r"(?<![\w-])\d{5}(?!\d)", "digit"),
 )
+_ADDRESS = "(?P<address>" + "|".join(branch for branch, _ in _ADDRESS_BRANCHES) + ")"
+
+#: What a text must hold for a kind other than names to match in it: a branch that needs a digit
+#: cannot match a text without one, so the scan leaves it out (the matches found stay the same).
+_DIGIT = re.compile(r"\d")
+_STREET_WORD = re.compile(_STREET_TYPES)
+_SETTLEMENT_WORD = re.compile(_SETTLEMENT)
+
+
+@lru_cache(maxsize=None)
+def _other_kinds(digit: bool, at: bool, street: bool, settlement: bool) -> re.Pattern | None:
+    """The alternation of every kind but names, in the scanner's order, without the branches
+    that need what the text lacks; None when no branch can match."""
+    has = {"digit": digit, "street": street, "settlement": settlement}
+    address = [branch for branch, need in _ADDRESS_BRANCHES if has[need]]
+    parts = ([_CODE, _SPACED_CODE] if digit else []) + ([_EMAIL] if at else []) + ([_PHONE] if digit else []) \
+        + (["(?P<address>" + "|".join(address) + ")"] if address else [])
+    return re.compile("|".join(parts)) if parts else None
 
 
 def name_stems(name: str) -> frozenset[str]:
@@ -215,7 +237,43 @@ class Scrubber:
             clitics = "|".join(NAME_CLITICS)
             one_name = rf"(?:{_trie_regex(sorted(stems))})(?:{endings})?(?:{clitics})?"
             parts.append(rf"(?P<name>(?<!\w)(?i:{one_name})(?:-[^\W\d_]+)*(?!\w))")
-        self._pattern = re.compile("|".join(parts))
+        #: the whole scanner as one alternation (kinds in this order, names last); it is run as
+        #: two scans, names and the rest, merged as the alternation would match (see _matches)
+        self.pattern_text = "|".join(parts)
+        self._names = re.compile(parts[-1]) if stems else None
+
+    @cached_property
+    def _pattern(self) -> re.Pattern:
+        """The scanner as one compiled alternation (what ``_matches`` reproduces)."""
+        return re.compile(self.pattern_text)
+
+    def _matches(self, text: str) -> Iterator[re.Match]:
+        """The matches of ``self._pattern.finditer(text)``, found by two faster scans.
+
+        At each position the alternation takes the first kind that matches there, names last.
+        The scan of the other kinds leaves out the branches the text cannot match (no digit,
+        no '@', no street or settlement word), which is most of its cost; the names are a scan
+        of their own. Merged leftmost-first, with the other kinds winning a tie, the matches
+        are the alternation's: the leftmost match of either scan from a position is where the
+        alternation matches next, and lookbehinds see the text before that position in both.
+        No kind matches the empty string, so each match moves the position on.
+        """
+        other = _other_kinds(_DIGIT.search(text) is not None, "@" in text,
+                             _STREET_WORD.search(text) is not None, _SETTLEMENT_WORD.search(text) is not None)
+        names = self._names
+        found = other.search(text) if other is not None else None
+        named = names.search(text) if names is not None else None
+        while found is not None or named is not None:
+            if named is None or (found is not None and found.start() <= named.start()):
+                match = found
+            else:
+                match = named
+            yield match
+            end = match.end()
+            if found is not None and found.start() < end:
+                found = other.search(text, end)
+            if named is not None and named.start() < end:
+                named = names.search(text, end)
 
     def _kind(self, match: re.Match) -> str | None:
         kind = match.lastgroup
@@ -232,17 +290,21 @@ class Scrubber:
     def scrub(self, text: str) -> ScrubResult:
         """Replace every identifier in ``text`` by its placeholder; count per kind."""
         counts: dict[str, int] = {}
-
-        def replace(match: re.Match) -> str:
+        pieces: list[str] = []
+        kept = 0
+        for match in self._matches(text):
             kind = match.lastgroup
             if kind == "code" or kind == "spaced_code":  # only codes need a second look
                 kind = self._kind(match)
                 if kind is None:
-                    return match.group(0)
+                    continue
             counts[kind] = counts.get(kind, 0) + 1
-            return PLACEHOLDERS[kind]
-
-        return ScrubResult(self._pattern.sub(replace, text), counts)
+            pieces += (text[kept:match.start()], PLACEHOLDERS[kind])
+            kept = match.end()
+        if not pieces:
+            return ScrubResult(text, counts)
+        pieces.append(text[kept:])
+        return ScrubResult("".join(pieces), counts)
 
     def find(self, text: str) -> dict[str, int]:
         """Kinds of identifiers present in ``text`` and how many (never the values).
@@ -251,7 +313,7 @@ class Scrubber:
         as the surname Post.
         """
         counts: Counter[str] = Counter()
-        for match in self._pattern.finditer(_PLACEHOLDER_PATTERN.sub(" ", text)):
+        for match in self._matches(_PLACEHOLDER_PATTERN.sub(" ", text)):
             kind = self._kind(match)
             if kind is not None:
                 counts[kind] += 1

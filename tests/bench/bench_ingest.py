@@ -83,7 +83,7 @@ def result_fingerprint(result) -> dict[str, str]:
     out["meta.quality"] = frame_fingerprint(result.quality)
     out["meta.row_counts"] = frame_fingerprint(result.row_counts)
     out["inputs"] = hashlib.sha256(repr((result.inputs, sorted(result.encodings.items()))).encode()).hexdigest()
-    out["names_scanner"] = hashlib.sha256(result.names_scanner._pattern.pattern.encode()).hexdigest()
+    out["names_scanner"] = hashlib.sha256(result.names_scanner.pattern_text.encode()).hexdigest()
     return out
 
 
