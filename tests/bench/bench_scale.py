@@ -15,7 +15,8 @@ Ingest is run when the study's DuckDB is missing or older than its raw files, or
 time. Nothing here touches the demo's data/ or reports.
 
 ``--whole-run N``: one whole ``mapstudy run`` on the study of N pupils (its own DuckDB,
-reports and Dagster storage under ``run-N``; the console log kept as ``run-N/run.log``).
+reports and Dagster storage under ``run-N``; the console log kept as ``run-N/run.log``), then
+its steps' times from Dagster's event log (``--steps N`` prints them again).
 
 ``--fingerprint`` (with ``--stage``) prints a SHA-256 of each result table instead of
 timing it (a check that an optimisation leaves the results unchanged):
@@ -259,10 +260,43 @@ def whole_run(pupils: int) -> Timing:
     return Timing("whole run (mapstudy run)", wall, cpu, after.ru_maxrss / 1024, note)
 
 
+def step_times(pupils: int) -> list[tuple[str, str, float]]:
+    """(run's job, step, seconds from STEP_START to its end) of the whole run, from Dagster's event logs."""
+    import datetime as dt
+    import sqlite3
+
+    rows = []
+    for db in sorted((BENCH_DIR / f"run-{pupils}" / "dagster" / "history" / "runs").glob("*-*.db")):
+        with sqlite3.connect(db) as con:
+            events = con.execute("SELECT dagster_event_type, step_key, timestamp FROM event_logs WHERE "
+                                 "dagster_event_type IN ('STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE') "
+                                 "ORDER BY id").fetchall()
+        started = {}
+        for kind, step, stamp in events:
+            when = dt.datetime.fromisoformat(stamp)
+            if kind == "STEP_START":
+                started[step] = when
+            elif step in started:
+                rows.append((db.stem[:8], step + ("" if kind == "STEP_SUCCESS" else " (failed)"),
+                             (when - started.pop(step)).total_seconds()))
+    return rows
+
+
+def print_steps(pupils: int) -> None:
+    steps = step_times(pupils)
+    print(f"\nsteps of the whole run at {pupils} pupils (wall s, from Dagster's event log; steps may overlap)")
+    for run, step, seconds in sorted(steps, key=lambda r: -r[2]):
+        print(f"  {run}  {step:<40} {seconds:8.1f}")
+
+
 def main(argv: list[str]) -> None:
     if "--whole-run" in argv:
         pupils = int([a for a in argv if a.isdigit()][0])
         print_table([whole_run(pupils)], f"mapstudy run, {pupils} pupils (load average now {os.getloadavg()[0]:.1f})")
+        print_steps(pupils)
+        return
+    if "--steps" in argv:
+        print_steps(int([a for a in argv if a.isdigit()][0]))
         return
     if "--stage" in argv:
         stage = argv[argv.index("--stage") + 1]
