@@ -11,8 +11,9 @@ ratio ingest / bare read is measured in the same process, one after the other.
 
 - default: the demo's size (``PUPILS``, 3,000): synth, bare read, ingest, personas, one
   PMM draw, and the whole ``mapstudy run`` on the bench study;
-- ``make bench BENCH=long`` (or ``--long``) adds 30,000 and 100,000 pupils for the stages
-  and the latent-class scaling benchmark (tests/bench/bench_personas.py; tens of minutes).
+- ``make bench BENCH=long`` (or ``--long``) adds 30,000 and 100,000 pupils for the stages,
+  protect / descriptives / models at those sizes (tests/bench/bench_scale.py) and the
+  latent-class scaling benchmark (tests/bench/bench_personas.py; tens of minutes).
 """
 
 from __future__ import annotations
@@ -87,6 +88,11 @@ def main(long: bool) -> None:
               flush=True)
         subprocess.run([sys.executable, "-m", "tests.bench.bench_render", str(load_study(study).db_path)], check=False)
     if long:
+        # the scale stages on the studies generated and ingested above (1,000,000 pupils: run
+        # ``python -m tests.bench.bench_scale 100000 1000000`` on its own, about an hour)
+        print("\nprotect, descriptives, models without MI (tests/bench/bench_scale.py):", flush=True)
+        subprocess.run([sys.executable, "-m", "tests.bench.bench_scale", "--no-synth", "--no-ingest",
+                        *map(str, sizes[1:])], check=False)
         print("\nlatent class scaling (tests/bench/bench_personas.py):", flush=True)
         subprocess.run([sys.executable, "-m", "tests.bench.bench_personas"], check=False)
 
