@@ -151,19 +151,20 @@ class _Interpreter:
         if self.var.type != "string" or self.declared_missing is not None:
             decided = [self(v) for v in distinct]
             return [d[0] for d in decided], [d[1] for d in decided]
-        values: list[Any] = []
-        rules: list[str | None] = []
-        for raw in distinct:
-            if type(raw) is not str:
-                value, rule = self(raw)
-            elif not raw.strip():
-                value, rule = None, None
-            else:
-                value = " ".join(raw.split())
-                rule = None if value == raw else "stray_whitespace"
-            values.append(value)
-            rules.append(rule)
-        return values, rules
+        if not all(type(raw) is str for raw in distinct):
+            decided = [self(v) if type(v) is not str else self._text(v) for v in distinct]
+            return [d[0] for d in decided], [d[1] for d in decided]
+        # spaces folded: "" for an empty or blank cell (missing, no rule), else the text, with
+        # stray_whitespace when that changed it
+        clean = [" ".join(raw.split()) for raw in distinct]
+        return ([c or None for c in clean],
+                [None if not c or c == raw else "stray_whitespace" for c, raw in zip(clean, distinct)])
+
+    @staticmethod
+    def _text(raw: str) -> tuple[Any, str | None]:
+        """``self(raw)`` for a text cell of a text variable without declared missing values."""
+        clean = " ".join(raw.split())
+        return (clean or None), (None if not clean or clean == raw else "stray_whitespace")
 
     def __call__(self, raw: Any) -> tuple[Any, str | None]:
         """(value, rule) for one distinct cell; rule None when taken as written."""
@@ -275,8 +276,11 @@ def harmonise(raw: pd.DataFrame, study: Study, codebook: Codebook, source_name: 
                                  declared_missing.get(column))
         # Each distinct cell is interpreted once; rules are found on the distinct cells and
         # spread to rows by their codes (rows in file order, rules in sorted order).
-        codes, distinct = pd.factorize(raw[column].to_numpy(dtype=object), use_na_sentinel=False)
-        values, decided_rules = interpret.many(list(distinct))
+        codes, distinct = pd.factorize(raw[column].to_numpy(dtype=object))
+        values, decided_rules = interpret.many(distinct.tolist())
+        codes[codes < 0] = len(values)  # a missing cell (None, NaN): empty, no rule, as interpret(nan) says
+        values.append(None)
+        decided_rules.append(None)
         out[name] = pd.Series(_objects(values)[codes], index=raw.index, dtype="object")
         by_rule: dict[str, list[int]] = {}
         for position, rule in enumerate(decided_rules):
