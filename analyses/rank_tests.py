@@ -62,7 +62,7 @@ def wilcoxon_signed_rank(differences: np.ndarray) -> dict:
     else:
         centred = v - n * (n + 1) / 4.0
         sigma = math.sqrt(n * (n + 1) * (2 * n + 1) / 24.0 - np.sum(tie_sizes**3 - tie_sizes) / 48.0)
-        z = (centred - math.copysign(0.5, centred) * (centred != 0)) / sigma
+        z = (centred - math.copysign(0.5, centred) * (centred != 0)) / sigma if sigma > 0 else math.nan
         p_value = 2.0 * min(stats.norm.cdf(z), stats.norm.sf(z))
         method = "Wilcoxon signed-rank test, normal approximation with continuity correction"
     return {"estimate": median, "statistic": v, "p_value": p_value, "n": n, "exact": exact,
@@ -95,7 +95,8 @@ def mann_whitney(x: np.ndarray, y: np.ndarray, exact: bool | None = None) -> dic
         centred = w - nx * ny / 2.0
         n = nx + ny
         sigma = math.sqrt(nx * ny / 12.0 * ((n + 1) - np.sum(tie_sizes**3 - tie_sizes) / (n * (n - 1))))
-        z = (centred - math.copysign(0.5, centred) * (centred != 0)) / sigma
+        # every value tied: R's 0 / 0 gives z and the p-value NaN (NA), not an error
+        z = (centred - math.copysign(0.5, centred) * (centred != 0)) / sigma if sigma > 0 else math.nan
         p_value = 2.0 * min(stats.norm.cdf(z), stats.norm.sf(z))
         method = "Wilcoxon rank-sum (Mann-Whitney) test, normal approximation with continuity correction"
     return {"estimate": float(np.median(x) - np.median(y)), "statistic": w, "p_value": float(p_value),

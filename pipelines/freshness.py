@@ -100,8 +100,12 @@ def report_sources() -> list[Path]:
     return sorted(files + [p for p in render.rglob("*") if p.is_file() and p.suffix != ".pyc"])
 
 
-def code_version(modules: Iterable[str], extra: Sequence[Path] = ()) -> str:
-    """A hash of the code a node runs: its modules' import closure, ``extra`` files, the lockfile, Python."""
+@functools.lru_cache(maxsize=256)
+def code_version(modules: tuple[str, ...], extra: tuple[Path, ...] = ()) -> str:
+    """A hash of the code a node runs: its modules' import closure, ``extra`` files, the lockfile, Python.
+
+    Cached for the process: the code does not change during a run.
+    """
     digest = hashlib.sha256(platform.python_version().encode())
     lock = PROJECT_ROOT / "uv.lock"
     for path in [*source_closure(modules), *extra, *([lock] if lock.is_file() else [])]:
@@ -203,20 +207,50 @@ def _table_of(key: dg.AssetKey) -> str | None:
     return f"{schema}.{name}" if schema in warehouse.SCHEMAS else None
 
 
-def _ancestors(context: dg.AssetExecutionContext) -> tuple[set[dg.AssetKey], set[dg.AssetKey]]:
-    """(every asset key upstream of the node's keys, every asset key of the job's graph)."""
-    graph = context.job_def.asset_layer.asset_graph
-    own = set(context.assets_def.keys)
-    seen: set[dg.AssetKey] = set()
-    todo = [parent for key in own for parent in graph.get(key).parent_keys]
-    while todo:
-        key = todo.pop()
-        if key in seen or key in own:
-            continue
-        seen.add(key)
-        if graph.has(key):
-            todo += list(graph.get(key).parent_keys)
-    return seen, set(graph.get_all_asset_keys())
+#: The asset graph of the definitions being run (:func:`use_graph`).
+_GRAPH: dict[str, object] = {}
+
+
+def use_graph(defs: dg.Definitions) -> None:
+    """Judge steps by these definitions' whole asset graph (ancestors of a node across jobs)."""
+    _GRAPH["graph"] = defs.resolve_asset_graph()
+
+
+@dataclass(frozen=True)
+class Step:
+    """One node as its freshness sees it: its definition, the job's asset graph, its partitions."""
+
+    assets_def: dg.AssetsDefinition
+    graph: object  # every asset of the definitions (Definitions.resolve_asset_graph())
+    partition_keys: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, context: dg.AssetExecutionContext) -> "Step":
+        partitioned = context.has_partition_key_range or context.has_partition_key
+        # The definitions' whole graph (registered by whoever built them: a job's own graph
+        # may hold only its assets); `dg.materialize` registers none: its job holds everything.
+        graph = _GRAPH.get("graph")
+        if graph is None or not all(graph.has(k) for k in context.assets_def.keys):
+            graph = context.job_def.asset_layer.asset_graph
+        return cls(context.assets_def, graph, tuple(context.partition_keys) if partitioned else ())
+
+    @property
+    def name(self) -> str:
+        return self.assets_def.node_def.name
+
+    def ancestors(self) -> set[dg.AssetKey]:
+        """Every asset key upstream of the node's keys."""
+        own = set(self.assets_def.keys)
+        seen: set[dg.AssetKey] = set()
+        todo = [parent for key in own for parent in self.graph.get(key).parent_keys]
+        while todo:
+            key = todo.pop()
+            if key in seen or key in own:
+                continue
+            seen.add(key)
+            if self.graph.has(key):
+                todo += list(self.graph.get(key).parent_keys)
+        return seen
 
 
 @dataclass
@@ -234,24 +268,25 @@ class Node:
 READ_BY_REPORTS_ONLY = frozenset({"meta.provenance"})
 
 
-def node_inputs(context: dg.AssetExecutionContext, study: Study, codebook_files: Iterable[Path], code: str,
+def node_inputs(step: Step, study: Study, codebook_files: Iterable[Path], code: str,
                 extra: Mapping[str, str], con, reports: bool = False) -> Node:
-    """The node's inputs now: code, settings, upstream and unnamed tables, partitions, ``extra``.
+    """The node's inputs now: code, settings, upstream tables, partitions, ``extra``.
 
-    ``con``: a connection to the study database (None: there is no database yet).
+    ``con``: a connection to the study database (None: there is no database yet). The
+    tables no asset names (meta.study, meta.variables... written by the ingest beside its
+    assets) count for every node downstream of a table, never for the ingest itself.
     """
-    upstream, every = _ancestors(context)
-    named = {t for key in every if (t := _table_of(key))}
-    own = sorted({t for key in context.assets_def.keys if (t := _table_of(key))})
+    upstream = {t for key in step.ancestors() if (t := _table_of(key))}
+    named = {t for key in step.graph.get_all_asset_keys() if (t := _table_of(key))}
+    own = sorted({t for key in step.assets_def.keys if (t := _table_of(key))})
     inputs = {"code": code, "settings": settings_version(study, codebook_files), **extra}
-    if context.has_partition_key_range or context.has_partition_key:
-        inputs["partitions"] = hashlib.sha256("\n".join(context.partition_keys).encode()).hexdigest()[:16]
-    if con is not None:
-        unnamed = all_tables(con) - named
-        tables = {t for key in upstream if (t := _table_of(key))} | unnamed
+    if step.partition_keys:
+        inputs["partitions"] = hashlib.sha256("\n".join(step.partition_keys).encode()).hexdigest()[:16]
+    if con is not None and upstream:
+        tables = upstream | (all_tables(con) - named)
         tables -= set() if reports else READ_BY_REPORTS_ONLY
         inputs |= {f"table {t}": v for t, v in table_versions(con, tables - set(own)).items()}
-    return Node(context.assets_def.node_def.name, study.db_path, inputs, own)
+    return Node(step.name, study.db_path, inputs, own)
 
 
 def outputs_now(con, record: Record) -> dict[str, str]:
@@ -271,15 +306,15 @@ def _reading(db_path: Path) -> Iterator:
         yield con
 
 
-def up_to_date(context: dg.AssetExecutionContext, resource, modules: Sequence[str], reports: bool,
+def up_to_date(step: Step, resource, modules: Sequence[str], reports: bool,
                extra_inputs: "ExtraInputs | None") -> tuple[Node, Record | None, bool]:
     """(the node's inputs now, its record, whether the record still holds) in one read of the database."""
     config, codebooks = resource.load()
     files = [c.path for c in codebooks.values() if getattr(c, "path", None)]
-    code = code_version(modules, report_sources() if reports else ())
+    code = code_version(tuple(modules), tuple(report_sources()) if reports else ())
     extra = dict(extra_inputs(config, resource)) if extra_inputs else {}
     with _reading(config.db_path) as con:
-        node = node_inputs(context, config, files, code, extra, con, reports)
+        node = node_inputs(step, config, files, code, extra, con, reports)
         record = read_record(con, node.name) if con is not None and not getattr(resource, "force", False) else None
         fresh = (record is not None and not record.changed_inputs(node.inputs)
                  and outputs_now(con, record) == record.outputs)
@@ -342,7 +377,7 @@ def skip_when_up_to_date(compute=None, *, extra_inputs: ExtraInputs | None = Non
     @functools.wraps(compute)
     def step(context: dg.AssetExecutionContext, *args, **kwargs):
         resource = kwargs.get("study") or next(a for a in args if hasattr(a, "load"))
-        node, record, fresh = up_to_date(context, resource, modules, reports, extra_inputs)
+        node, record, fresh = up_to_date(Step.of(context), resource, modules, reports, extra_inputs)
         if fresh:
             context.log.info(f"up to date: {node.name} (its inputs are unchanged since {record.recorded_at})")
             yield from _replay(context, record)
@@ -378,4 +413,24 @@ def skip_when_up_to_date(compute=None, *, extra_inputs: ExtraInputs | None = Non
         _WRITTEN.clear()
         write_record(node.db_path, Record(node.name, node.inputs, outputs, checks, time.strftime("%Y-%m-%d %H:%M:%S")))
 
+    step.freshness = (tuple(modules), reports, extra_inputs)  # for the runner's check before a run
     return step
+
+
+def study_up_to_date(defs: dg.Definitions, resource) -> tuple[bool, int]:
+    """(whether every step of the definitions would report its record, how many steps there are).
+
+    The check a step makes (:func:`up_to_date`), made for all of them before a run: when
+    nothing changed, ``mapstudy run`` says so without starting one. False as soon as one
+    step is stale or cannot say (an asset without :func:`skip_when_up_to_date`).
+    """
+    graph = defs.resolve_asset_graph()
+    steps = [a for a in graph.assets_defs if a.is_executable]
+    for assets_def in steps:
+        freshness = getattr(getattr(assets_def.op.compute_fn, "decorated_fn", None), "freshness", None)
+        if freshness is None:
+            return False, len(steps)
+        partitions = tuple(assets_def.partitions_def.get_partition_keys()) if assets_def.partitions_def else ()
+        if not up_to_date(Step(assets_def, graph, partitions), resource, *freshness)[2]:
+            return False, len(steps)
+    return True, len(steps)

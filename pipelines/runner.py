@@ -155,35 +155,51 @@ def run_study_job(study_file: Path, wait: float | None = None, notify: Notify | 
     study = load_study(study_file)
     with study_lock(study, wait, notify):
         preflight(study_file)
-        from pipelines.definitions import build_definitions
+        from pipelines import executor
+        from pipelines.freshness import study_up_to_date
+        from pipelines.resources import StudyResource
+        from pipelines.study_definitions import build_definitions
 
-        defs, skipped = build_definitions(str(Path(study_file).resolve()), key_prefix=study.study)
+        study_path = str(Path(study_file).resolve())
+        workers = executor.workers()
+        defs, skipped = build_definitions(study_path, key_prefix=study.study, workers=workers)
         for line in skipped:  # assets the study cannot have (absent instruments or plan parts), and why
             print(line)
+
+        resource = StudyResource(study_file=study_path, accept_partial=accept_partial, force=force)
+        fresh, steps = (False, 0) if force else study_up_to_date(defs, resource)
+        if fresh:  # nothing changed: no Dagster run, no staging copy
+            print(f"up to date: all {steps} steps; no input, code or setting changed since they were computed "
+                  "(mapstudy run --force recomputes)")
+            return True
+        run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+        if workers > 1:
+            os.environ.update(executor.BLAS_ENV)  # before the forkserver starts: its workers inherit it
+            run_config["execution"] = {"config": executor.execution_config(workers)}
         with open_instance(notify) as instance, warehouse.staged(study.db_path) as promote:
             # The study job, then each partitioned job over all its partitions in one run
             # (its assets render them in one step): all on the staging database.
             for name, tags in study_jobs(defs):
-                run_id = str(uuid.uuid4())
-                alive = _alive_dir(_storage_dir()) / f"{run_id}.lock"
-                with held(file_lock(alive), "this run's alive lock"):
-                    result = defs.resolve_job_def(name).execute_in_process(
-                        instance=instance, raise_on_error=False, run_id=run_id, tags={ALIVE_TAG: str(alive), **tags},
-                        resources={"study": _study_resource(study_file, accept_partial, force)},
-                        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
+                alive = _alive_dir(_storage_dir()) / f"{uuid.uuid4()}.lock"
+                job = executor.reconstructable_job(study_path, study.study, name, accept_partial, force, workers)
+                with held(file_lock(alive), "this run's alive lock"), \
+                        dg.execute_job(job, instance, run_config=run_config,
+                                       tags={ALIVE_TAG: str(alive), **tags}) as result:
+                    events = list(result.all_events)
+                    success = result.success
                 alive.unlink(missing_ok=True)
-                if not result.success:
+                if not success:
                     break
-            if result.success:
+            if success:
                 promote()
     from pipelines.ingest.losses import data_loss_in
 
-    lost = data_loss_in(result)
+    lost = data_loss_in(events)
     if lost is not None:
         raise lost
-    if not result.success and (cause := io_failure_in(result)) is not None:
+    if not success and (cause := io_failure_in(events)) is not None:
         raise cause
-    return result.success
+    return success
 
 
 #: Run tags of a run over a range of partitions (a single-run backfill of the partitioned assets).
@@ -216,12 +232,13 @@ _IO_MARKERS = ((errno.ENOSPC, "No space left on device"), (errno.EDQUOT, "Disk q
                (errno.EROFS, "Read-only file system"), (errno.EACCES, "Permission denied"))
 
 
-def io_failure_in(run_result) -> RunFailed | None:
+def io_failure_in(events) -> RunFailed | None:
     """The first failed step whose error (or its cause) is a full disk or a permission error.
 
-    Only the marker is matched; nothing of the message is kept (it could quote data).
+    ``events``: a run's events (or its result). Only the marker is matched; nothing of the
+    message is kept (it could quote data).
     """
-    for event in getattr(run_result, "all_events", []) or []:
+    for event in getattr(events, "all_events", events) or []:
         if not getattr(event, "is_step_failure", False):
             continue
         error = getattr(event.step_failure_data, "error", None)
@@ -231,9 +248,3 @@ def io_failure_in(run_result) -> RunFailed | None:
                     return RunFailed(event.step_key, code)
             error = error.cause or error.context
     return None
-
-
-def _study_resource(study_file: Path, accept_partial: bool = False, force: bool = False):
-    from pipelines.resources import StudyResource
-
-    return StudyResource(study_file=str(Path(study_file).resolve()), accept_partial=accept_partial, force=force)

@@ -4,7 +4,7 @@ It compares a cheap signature (path, size, modification time of every file, and 
 study file itself) with the one it saw last and asks for a run of the whole study when it
 differs, so a researcher who drops a corrected export into data/raw/<study>/, or edits the
 study's plan, gets fresh tables and reports. Which assets the run has is the study's
-(pipelines/definitions.py builds them from the study file the sensor watches).
+(pipelines/study_definitions.py builds them from the study file the sensor watches).
 """
 
 

@@ -1,8 +1,9 @@
-"""The Dagster code location: every asset, check, job and sensor of the pipeline, for one study.
+"""Every asset, check, job and sensor of the pipeline, built for one study file.
 
-Loaded by `dagster dev` (make dev), by `mapstudy run` and by the tests. The study is the
-file named by MAPSTUDY_STUDY (the demo study by default); :func:`build_definitions`
-builds the definitions of any study file.
+:func:`build_definitions` builds the definitions of any study file; `mapstudy run` builds
+them in the runner and again in each worker process (pipelines/executor.py), and
+pipelines/definitions.py, the code location `dagster dev` loads, builds those of the study
+named by MAPSTUDY_STUDY. Building has no side effect, so workers can import this module.
 
 The asset graph is the study's: raw and anon assets for the instruments it has inputs
 for, and every other asset only when what it needs is there. An asset says what it needs
@@ -44,6 +45,7 @@ from pipelines.assets.services import build_services_assets, services_report
 from pipelines.assets.technical_report import technical_report
 from pipelines.config import Study
 from pipelines.console_log import console_logger
+from pipelines.executor import executor_for
 from pipelines.privacy.shareable import shared_instruments
 from pipelines.resources import StudyResource, default_study_file
 from pipelines.sensors import build_raw_files_sensor
@@ -190,16 +192,18 @@ def with_key_prefix(assets: Sequence, prefix: str) -> list:
     return [replace_keys_in_asset(asset, replacements) for asset in assets]
 
 
-def build_definitions(study_file: str | None = None, key_prefix: str | None = None
-                      ) -> tuple[dg.Definitions, list[str]]:
+def build_definitions(study_file: str | None = None, key_prefix: str | None = None, accept_partial: bool = False,
+                      force: bool = False, workers: int = 1) -> tuple[dg.Definitions, list[str]]:
     """The definitions of one study file, and the lines saying which assets were left out and why.
 
     ``key_prefix`` (``mapstudy run`` and ``make dev`` pass the study's name) puts every asset
     key under it (``demo/results/models``), so studies sharing one Dagster instance never
     share an asset's status. Jobs: ``study`` (every unpartitioned asset) and
     ``municipality_reports`` (the reports partitioned by the study's municipalities).
+    ``workers``: 1 runs every step in the launching process, more with Dagster's
+    multiprocess executor (pipelines/executor.py).
     """
-    resource = StudyResource(study_file=study_file or default_study_file())
+    resource = StudyResource(study_file=study_file or default_study_file(), accept_partial=accept_partial, force=force)
     study, codebooks = resource.load()
     lines: list[str] = []
     assets, skipped = prune_assets(study_assets(study, shared_instruments(codebooks), lambda: lines), study)
@@ -222,6 +226,7 @@ def build_definitions(study_file: str | None = None, key_prefix: str | None = No
         jobs=jobs,
         sensors=[build_raw_files_sensor(job)],
         loggers={"console": console_logger},
+        executor=executor_for(workers),
     )
     return definitions, lines
 
@@ -231,6 +236,3 @@ def study_key_prefix(study_file: str | None = None) -> str:
     from pipelines.config import load_study
 
     return load_study(StudyResource(study_file=study_file or default_study_file()).path()).study
-
-
-defs, skipped_lines = build_definitions(key_prefix=study_key_prefix())

@@ -39,7 +39,7 @@ def _ingest_keys(defs, prefix: str) -> set[dg.AssetKey]:
 
 
 def test_two_studies_in_one_instance_do_not_mix(small_study, tmp_path):
-    from pipelines.definitions import MUNICIPALITY_JOB, build_definitions
+    from pipelines.study_definitions import MUNICIPALITY_JOB, build_definitions
     from pipelines.runner import RANGE_END_TAG, RANGE_START_TAG, study_jobs
 
     study, _, _ = small_study

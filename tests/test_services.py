@@ -224,7 +224,7 @@ def test_planted_training_needs_rank_in_order(results):
 
 def test_a_study_without_specialists_or_services_skips_their_assets(small_study, tmp_path):
     from pipelines.config import load_study
-    from pipelines.definitions import _keys, prune_assets, study_assets
+    from pipelines.study_definitions import _keys, prune_assets, study_assets
 
     study, _, _ = small_study
     data = yaml.safe_load(study.path.read_text(encoding="utf-8"))

@@ -160,11 +160,11 @@ def test_shapes_are_reproducible(tmp_path):
 # --------------------------------------------------------------------------- the whole job
 
 
-def _run(root: Path, study_file: Path) -> subprocess.CompletedProcess:
+def _run(root: Path, study_file: Path, *options: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "MAPSTUDY_DAGSTER_STORAGE": str(root / "dagster" / "storage"),
            "MAPSTUDY_DAGSTER_LOGS": str(root / "dagster" / "logs")}
     mapstudy = Path(sys.executable).parent / "mapstudy"
-    return subprocess.run([str(mapstudy), "run", "--study", str(study_file)], env=env, capture_output=True,
+    return subprocess.run([str(mapstudy), "run", "--study", str(study_file), *options], env=env, capture_output=True,
                           text=True, timeout=900)
 
 
@@ -347,3 +347,23 @@ def test_no_planted_identifier_in_any_artifact(shape_run):
     assert any(s.startswith("text:") for s in index.sources)  # the console output was searched
     hits = index.hits(set(distinct) - excluded)
     assert hits.empty, f"{len(hits)} planted identifier(s) found in: {sorted(set(hits['source']))}"
+
+
+def test_a_rerun_computes_only_what_changed(shape_run):
+    """Skip what is up to date (pipelines/freshness.py), run as a user would, after the whole job.
+
+    Nothing changed: no Dagster run at all, one line saying so. Then an input of the ingest
+    alone changes (--accept-partial, with nothing lost): the ingest computes again, writes
+    the same tables, and every other step reports its record.
+    """
+    again = _run(shape_run.root, shape_run.study_file)
+    out = again.stdout + again.stderr
+    assert again.returncode == 0, _failure_lines(out)
+    assert "up to date: all" in out and "computing" not in out, out[-2000:]
+    partial = _run(shape_run.root, shape_run.study_file, "--accept-partial")
+    out = partial.stdout + partial.stderr
+    assert partial.returncode == 0, _failure_lines(out)
+    assert set(re.findall(r"computing (\S+): changed", out)) == {"ingest_study"}
+    fresh = set(re.findall(r"up to date: (\S+) \(its inputs", out))
+    assert {"models", "persona_results", "reports__overview", "reports__municipality"} <= fresh
+

@@ -80,7 +80,7 @@ def variant_results(variant):
 
 
 def test_definitions_leave_out_what_the_study_lacks_and_say_why(variant):
-    from pipelines.definitions import build_definitions
+    from pipelines.study_definitions import build_definitions
 
     study, _ = variant
     defs, skipped = build_definitions(str(study.path))
@@ -98,7 +98,7 @@ def test_definitions_leave_out_what_the_study_lacks_and_say_why(variant):
 
 def test_demo_definitions_skip_nothing():
     from pipelines.config import PROJECT_ROOT
-    from pipelines.definitions import build_definitions
+    from pipelines.study_definitions import build_definitions
 
     defs, skipped = build_definitions(str(PROJECT_ROOT / "studies" / "demo.yaml"))
     assert skipped == []
@@ -109,7 +109,7 @@ def test_demo_definitions_skip_nothing():
 def test_prune_drops_dependents_of_skipped_assets(variant):
     import dagster as dg
 
-    from pipelines.definitions import prune_assets
+    from pipelines.study_definitions import prune_assets
 
     study, _ = variant
 

@@ -479,7 +479,7 @@ def _results_asset(name: str, descriptions: Mapping[str, str], instruments: Iter
     """A multi-asset writing ``results.<table>`` for each described table, with the method check.
 
     ``instruments`` become its deps on ``anon.<instrument>``; ``part`` (the plan part it
-    analyses) becomes the tag ``mapstudy/plan``, by which definitions.py leaves it out
+    analyses) becomes the tag ``mapstudy/plan``, by which study_definitions.py leaves it out
     when the plan has no such part.
     """
     deps = [["anon", i] for i in instruments]
@@ -569,7 +569,7 @@ def build_analysis_assets(study: Study) -> list[dg.AssetsDefinition]:
     """The analysis assets of a study: each depends on the instruments its plan part names.
 
     A plan part that is empty, or whose instruments are all absent, is left out of the
-    definitions by ``pipelines.definitions.prune_assets`` (it reads the deps and the tag).
+    definitions by ``pipelines.study_definitions.prune_assets`` (it reads the deps and the tag).
     """
     return [
         _results_asset("descriptives", {"descriptives": (

@@ -1,7 +1,7 @@
 """Asset keys and tags shared by the asset modules.
 
 Which instruments have assets is the study's business (``Study.instruments``), never a
-constant here: see ``pipelines.definitions.build_definitions``.
+constant here: see ``pipelines.study_definitions.build_definitions``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import dagster as dg
 
 #: Tag by which an asset says which part of the analysis plan it needs ("personas",
-#: "evaluation", "models" ...); definitions.py leaves it out when the plan has no such part.
+#: "evaluation", "models" ...); study_definitions.py leaves it out when the plan has no such part.
 PLAN_TAG = "mapstudy/plan"
 #: Tag of an asset that shows whatever of its deps the study has (e.g. the technical
 #: report): left out only when none of them is left, its dropped deps otherwise removed.

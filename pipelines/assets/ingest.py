@@ -55,7 +55,7 @@ def build_ingest_assets(instruments: Sequence[str],
                         on_start: Callable[[], list[str]] | None = None) -> list[dg.AssetsDefinition]:
     """The raw source assets and the ingest multi-asset for the study's instruments.
 
-    ``on_start`` gives lines the run logs first (definitions.py passes the assets it left
+    ``on_start`` gives lines the run logs first (study_definitions.py passes the assets it left
     out and why, so the run's log says what the run will not produce).
     """
     instruments = tuple(instruments)

@@ -106,9 +106,9 @@ def data_loss_in(run_result: Any) -> DataLossError | None:
     """The DataLossError that failed a Dagster run (rebuilt from its message), or None.
 
     Dagster keeps a step's exception as serialised error info (class name, message, cause),
-    so this reads the failure events of `execute_in_process`'s result.
+    so this reads the failure events of a run: its result, or its list of events.
     """
-    for event in getattr(run_result, "all_events", []) or []:
+    for event in getattr(run_result, "all_events", run_result) or []:
         if not getattr(event, "is_step_failure", False):
             continue
         error = getattr(event.step_failure_data, "error", None)
