@@ -283,8 +283,10 @@ def node_inputs(step: Step, study: Study, codebook_files: Iterable[Path], code: 
     if step.partition_keys:
         inputs["partitions"] = hashlib.sha256("\n".join(step.partition_keys).encode()).hexdigest()[:16]
     if con is not None and upstream:
-        tables = upstream | (all_tables(con) - named)
-        tables -= set() if reports else READ_BY_REPORTS_ONLY
+        present = all_tables(con)
+        tables = upstream | (present - named)
+        # every report shows the run's fingerprint, upstream of it or not; other nodes never read it
+        tables = tables | (READ_BY_REPORTS_ONLY & present) if reports else tables - READ_BY_REPORTS_ONLY
         inputs |= {f"table {t}": v for t, v in table_versions(con, tables - set(own)).items()}
     return Node(step.name, study.db_path, inputs, own)
 
