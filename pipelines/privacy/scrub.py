@@ -122,32 +122,51 @@ _ADDRESS_STREET = (rf"(?<!\w)[{_UPPER}][\w-]*(?:\s[{_UPPER}][\w-]*)?\s{_STREET_T
                    r"(?!\w)")
 _ADDRESS_SETTLEMENT = rf"(?<!\w)[{_UPPER}][\w-]*\s{_SETTLEMENT}(?!\w)"
 #: The address alternatives in order, each with what the text must hold for it to match anywhere
-#: ("digit", "street": a street-type word, "settlement": a settlement word).
+#: (a need of _NEEDS below).
 _ADDRESS_BRANCHES: tuple[tuple[str, str], ...] = (
     (_ADDRESS_STREET, "street"),
-    (rf"(?<!\w)[{_UPPER}][{_LOWER}]+\s\d{{1,3}}(?:[a-zA-Z]|\s?[-/]\s?\d{{1,3}})[a-zA-Z]?(?!\w)", "digit"),
-    (rf"(?<=[{_LOWER},] )[{_UPPER}][{_LOWER}]+\s\d{{1,3}}(?!\w)", "digit"),
-    (rf"(?<!\w)[{_UPPER}][{_LOWER}]+\s\d{{1,3}}(?=,\s*[{_UPPER}]|,?\s*\d{{5}}(?!\d))", "digit"),
+    (rf"(?<!\w)[{_UPPER}][{_LOWER}]+\s\d{{1,3}}(?:[a-zA-Z]|\s?[-/]\s?\d{{1,3}})[a-zA-Z]?(?!\w)", "word_number"),
+    (rf"(?<=[{_LOWER},] )[{_UPPER}][{_LOWER}]+\s\d{{1,3}}(?!\w)", "word_number"),
+    (rf"(?<!\w)[{_UPPER}][{_LOWER}]+\s\d{{1,3}}(?=,\s*[{_UPPER}]|,?\s*\d{{5}}(?!\d))", "word_number"),
     (_ADDRESS_SETTLEMENT, "settlement"),
-    (r"(?<![\w-])\d{5}(?!\d)", "digit"),
+    (r"(?<![\w-])\d{5}(?!\d)", "five_digits"),
 )
 _ADDRESS = "(?P<address>" + "|".join(branch for branch, _ in _ADDRESS_BRANCHES) + ")"
 
-#: What a text must hold for a kind other than names to match in it: a branch that needs a digit
-#: cannot match a text without one, so the scan leaves it out (the matches found stay the same).
+#: What a text must hold for each kind but names to match in it: every match of the kind (or
+#: address branch) contains a match of the need's pattern, so a text without one cannot match
+#: that kind and the scan leaves it out (the matches found stay the same). Needs on digits are
+#: looked for only in a text with a digit.
+_NEEDS: dict[str, re.Pattern] = {
+    "code": re.compile(r"\d{11}"),  # _CODE: 11 digits in a row
+    "spaced_code": re.compile(r"\d(?:[ .\-]?\d){10}"),  # _SPACED_CODE: 11 digits, each maybe after a separator
+    "phone": re.compile(r"\d(?:[ -]?\d){6}"),  # _PHONE: 7 or more digits, each maybe after a space or dash
+    "word_number": re.compile(rf"[{_UPPER}][{_LOWER}]+\s\d"),  # "Pikk 3" addresses
+    "five_digits": re.compile(r"\d{5}"),  # postcodes
+    "street": re.compile(_STREET_TYPES),
+    "settlement": re.compile(_SETTLEMENT),
+}
+_DIGIT_NEEDS = ("code", "spaced_code", "phone", "word_number", "five_digits")
 _DIGIT = re.compile(r"\d")
-_STREET_WORD = re.compile(_STREET_TYPES)
-_SETTLEMENT_WORD = re.compile(_SETTLEMENT)
+
+
+def _needs_met(text: str) -> tuple[bool, ...]:
+    """Per need of _NEEDS (in its order), whether ``text`` holds it; then whether it holds an '@'."""
+    digit = _DIGIT.search(text) is not None
+    return tuple((digit or need not in _DIGIT_NEEDS) and pattern.search(text) is not None
+                 for need, pattern in _NEEDS.items()) + ("@" in text,)
 
 
 @lru_cache(maxsize=None)
-def _other_kinds(digit: bool, at: bool, street: bool, settlement: bool) -> re.Pattern | None:
-    """The alternation of every kind but names, in the scanner's order, without the branches
-    that need what the text lacks; None when no branch can match."""
-    has = {"digit": digit, "street": street, "settlement": settlement}
+def _other_kinds(met: tuple[bool, ...]) -> re.Pattern | None:
+    """The alternation of every kind but names, in the scanner's order, without the kinds and
+    address branches whose need ``met`` (from _needs_met) says the text lacks; None when none is left."""
+    has = dict(zip([*_NEEDS, "email"], met))
     address = [branch for branch, need in _ADDRESS_BRANCHES if has[need]]
-    parts = ([_CODE, _SPACED_CODE] if digit else []) + ([_EMAIL] if at else []) + ([_PHONE] if digit else []) \
-        + (["(?P<address>" + "|".join(address) + ")"] if address else [])
+    parts = [part for part, kind in ((_CODE, "code"), (_SPACED_CODE, "spaced_code"), (_EMAIL, "email"),
+                                     (_PHONE, "phone")) if has[kind]]
+    if address:
+        parts.append("(?P<address>" + "|".join(address) + ")")
     return re.compile("|".join(parts)) if parts else None
 
 
@@ -251,15 +270,14 @@ class Scrubber:
         """The matches of ``self._pattern.finditer(text)``, found by two faster scans.
 
         At each position the alternation takes the first kind that matches there, names last.
-        The scan of the other kinds leaves out the branches the text cannot match (no digit,
-        no '@', no street or settlement word), which is most of its cost; the names are a scan
+        The scan of the other kinds leaves out the kinds and branches the text cannot match (see
+        _NEEDS: no 11 digits, no '@', no street word ...), which is most of its cost; the names are a scan
         of their own. Merged leftmost-first, with the other kinds winning a tie, the matches
         are the alternation's: the leftmost match of either scan from a position is where the
         alternation matches next, and lookbehinds see the text before that position in both.
         No kind matches the empty string, so each match moves the position on.
         """
-        other = _other_kinds(_DIGIT.search(text) is not None, "@" in text,
-                             _STREET_WORD.search(text) is not None, _SETTLEMENT_WORD.search(text) is not None)
+        other = _other_kinds(_needs_met(text))
         names = self._names
         found = other.search(text) if other is not None else None
         named = names.search(text) if names is not None else None
