@@ -126,6 +126,16 @@ def _spelled(files: StudyFiles, spellings: Spellings, instrument: str, source: s
 
 def _plant(rng: np.random.Generator, frame: pd.DataFrame, ctx: mess.MessContext, outsiders: pd.DataFrame) -> pd.DataFrame:
     """Every defect class that fits this instrument and format, then rows shuffled."""
+    # The planters write single cells; a cell written into an Arrow-backed text column copies
+    # the whole column (quadratic in pupils), so text columns are plain objects meanwhile.
+    text = {c: frame[c].dtype for c in frame.columns if isinstance(frame[c].dtype, pd.StringDtype)}
+    frame = frame.astype({c: object for c in text})
+    frame = _planted(rng, frame, ctx, outsiders)
+    return frame.astype(text).iloc[rng.permutation(len(frame))].reset_index(drop=True)
+
+
+def _planted(rng: np.random.Generator, frame: pd.DataFrame, ctx: mess.MessContext,
+             outsiders: pd.DataFrame) -> pd.DataFrame:
     mess.municipality_variants(rng, frame, ctx)
     mess.missing_codes(rng, frame, ctx)
     mess.stray_spaces(rng, frame, ctx)
@@ -138,7 +148,7 @@ def _plant(rng: np.random.Generator, frame: pd.DataFrame, ctx: mess.MessContext,
         mess.unmappable(rng, frame, ctx)
         frame = mess.duplicates(rng, frame, ctx)
         frame = mess.rejects(rng, frame, ctx, outsiders)
-    return frame.iloc[rng.permutation(len(frame))].reset_index(drop=True)
+    return frame
 
 
 def _write(files: StudyFiles, spellings: Spellings, instrument: str, entry: dict, frame: pd.DataFrame, path: Path) -> None:
