@@ -98,3 +98,20 @@ def test_interpreting_a_columns_distinct_cells_at_once_is_interpreting_each(demo
                 values, rules = interpret.many(some)
                 assert [repr(v) for v in values] == [repr(v) for v, _ in one_by_one], name
                 assert rules == [r for _, r in one_by_one], name
+
+
+def test_fold_is_nfkd_without_combining_marks():
+    """fold's fast paths (ASCII as is, a translate table) equal NFKD minus combining characters."""
+    import random
+    import unicodedata
+
+    from pipelines.ingest.harmonise import fold
+
+    def reference(text: str) -> str:
+        return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+    chars = [chr(c) for c in range(0x3000) if not 0xD800 <= c < 0xE000] + list("õäöüšžÕÄÖÜŠŽёйЁЙ")
+    assert all(fold(c) == reference(c) for c in chars)
+    rng = random.Random(3)
+    texts = ["".join(rng.choice(chars) for _ in range(rng.randint(0, 10))) for _ in range(5000)]
+    assert all(fold(t) == reference(t) for t in texts + ["Võru", "Väike-Maarja vald", "Jõgeva", ""])

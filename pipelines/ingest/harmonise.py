@@ -36,8 +36,21 @@ class Harmonised:
 
 def fold(text: str) -> str:
     """ASCII folding for matching spellings written without Estonian letters (Võru -> voru)."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    if text.isascii():  # ASCII is its own NFKD form and has no combining marks
+        return text
+    return unicodedata.normalize("NFKD", text).translate(_NOT_COMBINING)
+
+
+class _DropCombining(dict):
+    """A ``str.translate`` table that deletes combining characters (filled as characters come)."""
+
+    def __missing__(self, code: int) -> int | None:
+        kept = None if unicodedata.combining(chr(code)) else code
+        self[code] = kept
+        return kept
+
+
+_NOT_COMBINING = _DropCombining()
 
 
 def _cell_text(value: Any) -> Any:
