@@ -223,7 +223,8 @@ class _Batch:
     writers, which convert it to each format in memory; the files are then written in job
     order by whichever thread finds the next report in order ready (no thread ever waits
     for another report). After a failure no new report is taken; the reports before the
-    failed one are still written, and the first failure in job order is raised.
+    failed one are still written (and those the other kernels had already executed), then
+    the first failure in job order is raised.
     """
 
     def __init__(self, requests: Sequence[tuple[tuple[Path, Path, dict[str, str]], Sequence[str]]]) -> None:
