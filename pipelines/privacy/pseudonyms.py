@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 #: Domains with their own derived key, and the prefix that makes a pseudonym's kind
 #: visible in a table ("P-" pupil, "S-" staff, "K-" kool/school).
@@ -63,22 +64,18 @@ class PseudonymKeys:
         digests is computed as one array (10 digest bytes are exactly 16 characters).
         """
         keyed = hmac.new(self._keys[domain], digestmod=hashlib.sha256)
-        slot: dict[str, int] = {}
-        digests: list[bytes] = []
-        positions: list[int] = []
-        for identity in identities:
-            if not isinstance(identity, str):
-                positions.append(-1)
-                continue
-            index = slot.get(identity)
-            if index is None:
-                index = slot[identity] = len(digests)
-                mac = keyed.copy()
-                mac.update(identity.encode("utf-8"))
-                digests.append(mac.digest()[:_DIGEST_BYTES])
-            positions.append(index)
-        texts = [DOMAIN_PREFIX[domain] + t for t in _base32(digests)]
-        return [texts[i] if i >= 0 else None for i in positions]
+        values = _objects(list(identities))
+        is_text = np.fromiter((isinstance(v, str) for v in values.tolist()), dtype=bool, count=len(values))
+        codes, distinct = pd.factorize(values[is_text])  # each distinct identity once (str equality, as a dict)
+        digests = []
+        for identity in distinct.tolist():
+            mac = keyed.copy()
+            mac.update(identity.encode("utf-8"))
+            digests.append(mac.digest()[:_DIGEST_BYTES])
+        texts = _objects([DOMAIN_PREFIX[domain] + t for t in _base32(digests)])
+        out = np.full(len(values), None, dtype=object)
+        out[is_text] = texts[codes]
+        return out.tolist()
 
     def release_pseudonym(self, release: str, pseudonym: str) -> str:
         """The pseudonym a released table shows instead of ``pseudonym``.
@@ -104,6 +101,13 @@ class PseudonymKeys:
 
     def __repr__(self) -> str:  # keep keys out of tracebacks, logs and debuggers' output
         return "PseudonymKeys(<hidden>)"
+
+
+def _objects(items: list) -> np.ndarray:
+    """A 1-D object array of the items (np.array would convert or nest them)."""
+    array = np.empty(len(items), dtype=object)
+    array[:] = items
+    return array
 
 
 def _base32(digests: list[bytes]) -> list[str]:
