@@ -147,3 +147,17 @@ def test_an_unreadable_file_is_reported_and_the_rest_goes_on(small_study, tmp_pa
         (read,) = con.execute("SELECT rows_read FROM meta.row_counts WHERE file = ?", [broken]).fetchone()
         (others,) = con.execute("SELECT count(*) FROM anon.pupils WHERE source <> ?", [broken]).fetchone()
     assert files == 1 and read == 0 and others > 0
+
+
+def test_school_names_are_scoped_as_a_map_of_lower_would():
+    """_scoped_names (each distinct name lowered once) gives the per-row map of _lower it replaced."""
+    import pandas as pd
+
+    from pipelines.ingest.study import _lower, _scoped_names
+
+    names = pd.Series(["Võru  Gümnaasium", None, "võru gümnaasium ", float("nan"), 7, "Võru  Gümnaasium", " "],
+                      dtype="object")
+    municipalities = pd.Series(["Võru linn", "Võru linn", "Antsla vald", "Võru linn", "Võru linn", "Antsla vald",
+                                "Võru linn"], dtype="object")
+    expected = [f"{v}|{m}" if isinstance(v, str) else None for v, m in zip(names.map(_lower), municipalities)]
+    assert _scoped_names(names, municipalities) == expected

@@ -217,7 +217,7 @@ def _anon_table(study: Study, codebook: Codebook, parts: list[_Part], keys: Pseu
     for part in parts:
         if part.frame is None:
             continue
-        live = part.frame[~part.frame.index.isin(part.rejected.index)].copy()
+        live = part.frame[~part.frame.index.isin(part.rejected.index)]  # read only: no copy
         piece = pd.DataFrame(index=live.index)
         if codebook.unit != "none":
             piece[ID_COLUMN[codebook.unit]] = live["_id"]
@@ -228,8 +228,8 @@ def _anon_table(study: Study, codebook: Codebook, parts: list[_Part], keys: Pseu
             if name not in live:
                 continue
             if var.transform == "pseudonymise":
-                piece[f"{name}_id"] = keys.pseudonyms(var.pseudonym_domain, [
-                    f"{v}|{m}" if isinstance(v, str) else None for v, m in zip(live[name].map(_lower), live["municipality"])])
+                piece[f"{name}_id"] = keys.pseudonyms(var.pseudonym_domain,
+                                                      _scoped_names(live[name], live["municipality"]))
             elif var.role == "free_text":
                 if var.free_text == "scrub":
                     piece[name], counts = scrubber.scrub_series(live[name])
@@ -250,6 +250,22 @@ def _anon_table(study: Study, codebook: Codebook, parts: list[_Part], keys: Pseu
     table = typed_frame(pd.concat(pieces, ignore_index=True).reindex(columns=columns), codebook)
     order = [c for c in (ID_COLUMN.get(codebook.unit), "wave", "municipality", "source") if c in table]
     return table.sort_values(order, kind="mergesort", na_position="last").reset_index(drop=True)
+
+
+def _scoped_names(names: pd.Series, municipalities: pd.Series) -> list[str | None]:
+    """``f"{_lower(name)}|{municipality}"`` per row, None where the name is not text (``_lower``
+    keeps text text and anything else as it is); each distinct name lowered once."""
+    lowered: dict[str, str] = {}
+    out: list[str | None] = []
+    for name, municipality in zip(names.tolist(), municipalities.tolist()):
+        if isinstance(name, str):
+            low = lowered.get(name)
+            if low is None:
+                low = lowered[name] = _lower(name)
+            out.append(f"{low}|{municipality}")
+        else:
+            out.append(None)
+    return out
 
 
 def _lower(value: object) -> object:
