@@ -269,10 +269,10 @@ READ_BY_REPORTS_ONLY = frozenset({"meta.provenance"})
 
 
 def node_inputs(step: Step, study: Study, codebook_files: Iterable[Path], code: str,
-                extra: Mapping[str, str], con, reports: bool = False) -> Node:
+                extra: Mapping[str, str], reading: "Reading | None", reports: bool = False) -> Node:
     """The node's inputs now: code, settings, upstream tables, partitions, ``extra``.
 
-    ``con``: a connection to the study database (None: there is no database yet). The
+    ``reading``: a read of the study database (None: there is no database yet). The
     tables no asset names (meta.study, meta.variables... written by the ingest beside its
     assets) count for every node downstream of a table, never for the ingest itself.
     """
@@ -282,19 +282,19 @@ def node_inputs(step: Step, study: Study, codebook_files: Iterable[Path], code: 
     inputs = {"code": code, "settings": settings_version(study, codebook_files), **extra}
     if step.partition_keys:
         inputs["partitions"] = hashlib.sha256("\n".join(step.partition_keys).encode()).hexdigest()[:16]
-    if con is not None and upstream:
-        present = all_tables(con)
+    if reading is not None and upstream:
+        present = all_tables(reading.con)
         tables = upstream | (present - named)
         # every report shows the run's fingerprint, upstream of it or not; other nodes never read it
         tables = tables | (READ_BY_REPORTS_ONLY & present) if reports else tables - READ_BY_REPORTS_ONLY
-        inputs |= {f"table {t}": v for t, v in table_versions(con, tables - set(own)).items()}
+        inputs |= {f"table {t}": v for t, v in reading.versions(tables - set(own)).items()}
     return Node(step.name, study.db_path, inputs, own)
 
 
-def outputs_now(con, record: Record) -> dict[str, str]:
+def outputs_now(reading: "Reading", record: Record) -> dict[str, str]:
     """The current versions of what the record says the node wrote (tables, then files)."""
     tables = [k for k in record.outputs if "/" not in k and k.split(".")[0] in warehouse.SCHEMAS]
-    now = table_versions(con, tables) if tables else {}
+    now = reading.versions(tables) if tables else {}
     return now | files_version(PROJECT_ROOT / k for k in record.outputs if k not in now)
 
 
@@ -308,19 +308,42 @@ def _reading(db_path: Path) -> Iterator:
         yield con
 
 
-def up_to_date(step: Step, resource, modules: Sequence[str], reports: bool,
-               extra_inputs: "ExtraInputs | None") -> tuple[Node, Record | None, bool]:
-    """(the node's inputs now, its record, whether the record still holds) in one read of the database."""
-    config, codebooks = resource.load()
+class Reading:
+    """One read of the study database for freshness decisions: its tables' versions, each hashed once."""
+
+    def __init__(self, con) -> None:
+        self.con = con
+        self._versions: dict[str, str] = {}
+
+    def versions(self, tables: Iterable[str]) -> dict[str, str]:
+        wanted = sorted(set(tables))
+        missing = [t for t in wanted if t not in self._versions]
+        if missing:
+            self._versions |= table_versions(self.con, missing)
+        return {t: self._versions[t] for t in wanted}
+
+
+def judge(step: Step, config: Study, codebooks: Mapping, resource, reading: Reading | None, modules: Sequence[str],
+          reports: bool, extra_inputs: "ExtraInputs | None") -> tuple[Node, Record | None, bool]:
+    """(the node's inputs now, its record, whether the record still holds), on one reading of the database."""
     files = [c.path for c in codebooks.values() if getattr(c, "path", None)]
     code = code_version(tuple(modules), tuple(report_sources()) if reports else ())
     extra = dict(extra_inputs(config, resource)) if extra_inputs else {}
-    with _reading(config.db_path) as con:
-        node = node_inputs(step, config, files, code, extra, con, reports)
-        record = read_record(con, node.name) if con is not None and not getattr(resource, "force", False) else None
-        fresh = (record is not None and not record.changed_inputs(node.inputs)
-                 and outputs_now(con, record) == record.outputs)
+    node = node_inputs(step, config, files, code, extra, reading, reports)
+    record = read_record(reading.con, node.name) if reading is not None and not getattr(resource, "force", False) \
+        else None
+    fresh = (record is not None and not record.changed_inputs(node.inputs)
+             and outputs_now(reading, record) == record.outputs)
     return node, record, fresh
+
+
+def up_to_date(step: Step, resource, modules: Sequence[str], reports: bool,
+               extra_inputs: "ExtraInputs | None") -> tuple[Node, Record | None, bool]:
+    """A step's own decision: :func:`judge` on one read of the database."""
+    config, codebooks = resource.load()
+    with _reading(config.db_path) as con:
+        return judge(step, config, codebooks, resource, Reading(con) if con is not None else None, modules,
+                     reports, extra_inputs)
 
 
 def _replay(context: dg.AssetExecutionContext, record: Record) -> Iterator:
@@ -427,12 +450,17 @@ def study_up_to_date(defs: dg.Definitions, resource) -> tuple[bool, int]:
     step is stale or cannot say (an asset without :func:`skip_when_up_to_date`).
     """
     graph = defs.resolve_asset_graph()
-    steps = [a for a in graph.assets_defs if a.is_executable]
-    for assets_def in steps:
-        freshness = getattr(getattr(assets_def.op.compute_fn, "decorated_fn", None), "freshness", None)
-        if freshness is None:
+    steps = [a for a in graph.assets_defs if a.is_executable and a.is_materializable]
+    config, codebooks = resource.load()
+    with _reading(config.db_path) as con:
+        if con is None:
             return False, len(steps)
-        partitions = tuple(assets_def.partitions_def.get_partition_keys()) if assets_def.partitions_def else ()
-        if not up_to_date(Step(assets_def, graph, partitions), resource, *freshness)[2]:
-            return False, len(steps)
+        reading = Reading(con)
+        for assets_def in steps:
+            freshness = getattr(getattr(assets_def.op.compute_fn, "decorated_fn", None), "freshness", None)
+            if freshness is None:
+                return False, len(steps)
+            partitions = tuple(assets_def.partitions_def.get_partition_keys()) if assets_def.partitions_def else ()
+            if not judge(Step(assets_def, graph, partitions), config, codebooks, resource, reading, *freshness)[2]:
+                return False, len(steps)
     return True, len(steps)
