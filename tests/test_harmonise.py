@@ -115,3 +115,53 @@ def test_fold_is_nfkd_without_combining_marks():
     rng = random.Random(3)
     texts = ["".join(rng.choice(chars) for _ in range(rng.randint(0, 10))) for _ in range(5000)]
     assert all(fold(t) == reference(t) for t in texts + ["Võru", "Väike-Maarja vald", "Jõgeva", ""])
+
+
+def test_findings_frame_is_the_concatenation_of_one_frame_per_finding():
+    """Findings.frame (built once) equals the frames it used to build per call, concatenated by
+    combine: same dtypes (text, objects with None), values and order, within and across files."""
+    import numpy as np
+
+    from pipelines.ingest.findings import QUALITY_COLUMNS, Findings, combine
+
+    def per_call(instrument, wave, file, calls):
+        parts = []
+        for kind, rule, severity, action, rows_or_n, column, variable, message in calls:
+            if kind == "cells":
+                parts.append(pd.DataFrame({"instrument": instrument, "wave": wave, "file": file,
+                                           "row": np.asarray(rows_or_n, dtype="int64"), "column": column,
+                                           "variable": variable, "rule": rule, "severity": severity, "action": action,
+                                           "n": 1, "message": message}))
+            else:
+                parts.append(pd.DataFrame([{"instrument": instrument, "wave": wave, "file": file, "row": None,
+                                            "column": column, "variable": variable, "rule": rule,
+                                            "severity": severity, "action": action, "n": int(rows_or_n),
+                                            "message": message}]))
+        return combine(parts)
+
+    files = [
+        ("pupils", None, "a.csv", [("summary", "unknown_column", "info", "ignored", 1, "x", None, "m"),
+                                   ("cells", "bad_date", "warning", "set_missing", [3, 5], "c", "v", "m"),
+                                   ("summary", "missing_code", "info", "set_missing", 4, "y", "w", "m2")]),
+        ("pupils", "pre", "b.csv", [("cells", "bad_date", "warning", "set_missing", [1], "c", "v", "m")]),
+        ("pilot", "post", "c.sav", [("summary", "empty_file", "error", "file_rejected", 1, None, None, "e"),
+                                    ("cells", "no_identity", "error", "row_rejected", [2, 9, 4], None, None, "n")]),
+        ("staff", None, "d.dta", [("cells", "bad_number", "warning", "set_missing", [7], "k", "v", "x")]),
+        ("staff", None, "e.dta", []),
+    ]
+
+    def signature(frame):
+        return (list(frame.columns), [str(d) for d in frame.dtypes],
+                [[repr(v) for v in frame[c].tolist()] for c in QUALITY_COLUMNS])
+
+    built = []
+    for instrument, wave, file, calls in files:
+        findings = Findings(instrument, wave, file)
+        for kind, rule, severity, action, rows_or_n, column, variable, message in calls:
+            if kind == "cells":
+                findings.cells(rule, severity, action, rows_or_n, column, variable, message)
+            else:
+                findings.summary(rule, severity, action, rows_or_n, column, variable, message)
+        assert signature(findings.frame()) == signature(per_call(instrument, wave, file, calls))
+        built.append((findings.frame(), per_call(instrument, wave, file, calls)))
+    assert signature(combine([b for b, _ in built])) == signature(combine([r for _, r in built]))

@@ -61,7 +61,8 @@ class Findings:
     instrument: str
     wave: str | None
     file: str
-    _parts: list[pd.DataFrame] = field(default_factory=list)
+    #: one entry per call: (rows or None for a summary, column, variable, rule, severity, action, n, message)
+    _calls: list[tuple] = field(default_factory=list)
 
     def cells(self, rule: str, severity: str, action: str, rows: Iterable[int], column: str | None,
               variable: str | None, message: str) -> None:
@@ -70,11 +71,7 @@ class Findings:
         if rows.size == 0:
             return
         self._check(rule, severity)
-        self._parts.append(pd.DataFrame({
-            "instrument": self.instrument, "wave": self.wave, "file": self.file, "row": rows,
-            "column": column, "variable": variable, "rule": rule, "severity": severity,
-            "action": action, "n": 1, "message": message,
-        }))
+        self._calls.append((rows, column, variable, rule, severity, action, 1, message))
 
     def summary(self, rule: str, severity: str, action: str, n: int, column: str | None,
                 variable: str | None, message: str) -> None:
@@ -82,11 +79,7 @@ class Findings:
         if n <= 0:
             return
         self._check(rule, severity)
-        self._parts.append(pd.DataFrame([{
-            "instrument": self.instrument, "wave": self.wave, "file": self.file, "row": None,
-            "column": column, "variable": variable, "rule": rule, "severity": severity,
-            "action": action, "n": int(n), "message": message,
-        }]))
+        self._calls.append((None, column, variable, rule, severity, action, int(n), message))
 
     @staticmethod
     def _check(rule: str, severity: str) -> None:
@@ -96,7 +89,39 @@ class Findings:
             raise ValueError(f"unknown severity {severity!r}")
 
     def frame(self) -> pd.DataFrame:
-        return combine([p for p in self._parts])
+        """The findings as one frame, built once: what concatenating one frame per call gave (a
+        column is text where every call's value is text, else objects holding text and None)."""
+        if not self._calls:
+            return combine([])
+        sizes = np.array([1 if rows is None else len(rows) for rows, *_ in self._calls])
+        total = int(sizes.sum())
+        row = np.empty(total, dtype=object)
+        at = 0
+        for (rows, *_), size in zip(self._calls, sizes.tolist()):
+            row[at:at + size] = None if rows is None else rows.tolist()
+            at += size
+        columns = {"instrument": _column([self.instrument], sizes), "wave": _column([self.wave], sizes),
+                   "file": _column([self.file], sizes), "row": pd.Series(row, dtype=object)}
+        for position, name in enumerate(("column", "variable", "rule", "severity", "action", "n", "message"), start=1):
+            columns[name] = _column([call[position] for call in self._calls], sizes)
+        return combine([pd.DataFrame(columns)])
+
+
+def _column(values: list, sizes: np.ndarray) -> pd.Series:
+    """One value per call (or one for all) repeated over the call's rows: inferred text when
+    every value is text, int64 for numbers, else objects as they are (text and None)."""
+    repeated = np.repeat(_objects(values), sizes) if len(values) > 1 else np.repeat(_objects(values), sizes.sum())
+    if all(isinstance(v, str) for v in values):
+        return pd.Series(repeated.tolist())
+    if all(type(v) is int for v in values):
+        return pd.Series(repeated.astype(np.int64))
+    return pd.Series(repeated, dtype=object)
+
+
+def _objects(items: list) -> np.ndarray:
+    array = np.empty(len(items), dtype=object)
+    array[:] = items
+    return array
 
 
 def combine(parts: list[pd.DataFrame]) -> pd.DataFrame:
