@@ -566,3 +566,17 @@ def test_family_rows_are_the_unstacked_cells():
         pd.testing.assert_frame_equal(family_rows(cells, family), _unstacked(cells.loc[cells["family"] == family]))
     with pytest.raises(ValueError):  # a repeated cell: unstack's own error, as before
         family_rows(pd.concat([cells, cells.iloc[:1]]), "f")
+
+
+def test_pandoc_reads_markdown_without_raw_html_only_when_it_has_none():
+    """Without raw HTML pandoc gives the same Typst for a text with '<5' marks and no tag, faster;
+    a text with a tag (or anything like one) keeps pandoc's full Markdown reader."""
+    from pipelines.render.pdf import pandoc_markdown, run_pandoc
+
+    table = "| Piirkond | Õpilasi |\n|:---|---:|\n" + "".join(f"| Vald {i} | <5 |\n" for i in range(30))
+    text = f"## Õpilased {{#opilased}}\n\nArvud 1–4 on kujul „<5“, x on varjatud.\n\n{table}\n: Tabel\n"
+    args = ["--wrap=preserve", "--columns=100000"]
+    assert pandoc_markdown(text) != "markdown"
+    assert run_pandoc(text, pandoc_markdown(text), "typst", args) == run_pandoc(text, "markdown", "typst", args)
+    for html in ("a<br>b", "</p>", "<!-- x -->", "<https://example.org>", "a <span>b</span>"):
+        assert pandoc_markdown(text + html) == "markdown"
