@@ -136,7 +136,7 @@ class ResolvedIdentity:
 def pupil_identity_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """The identity fields of one harmonised pupil frame, normalised (in memory only)."""
     written = frame.get("personal_code", pd.Series(None, index=frame.index, dtype="object"))
-    distinct_written, position = np.unique(written.astype(object).fillna("").astype(str).to_numpy(), return_inverse=True)
+    position, distinct_written = pd.factorize(written.astype(object).fillna("").astype(str).to_numpy(dtype=object))
     distinct = [clean_code(c) if c else None for c in distinct_written.tolist()]  # each distinct cell once
     distinct_valid, distinct_births = check_codes(distinct)
     codes = pd.Series(_objects(distinct)[position], index=frame.index, dtype="object")
