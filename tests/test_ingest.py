@@ -161,3 +161,22 @@ def test_school_names_are_scoped_as_a_map_of_lower_would():
                                 "Võru linn"], dtype="object")
     expected = [f"{v}|{m}" if isinstance(v, str) else None for v, m in zip(names.map(_lower), municipalities)]
     assert _scoped_names(names, municipalities) == expected
+
+
+def test_birth_dates_coarsened_once_per_distinct_date_as_row_by_row():
+    import datetime as dt
+
+    import pandas as pd
+
+    from pipelines.ingest.typing import coarsen_birth_date
+
+    reference = dt.date(2023, 9, 1)
+    cells = [dt.date(2010, 9, 1), dt.date(2010, 9, 2), None, dt.datetime(2011, 2, 28, 13), pd.Timestamp("2012-02-29"),
+             float("nan"), "2010-01-01", dt.date(2010, 9, 1), dt.date(2010, 8, 31), pd.NaT]
+    years, ages = coarsen_birth_date(pd.Series(cells, index=range(5, 15), dtype="object"), reference)
+    expected_years = [d.year if isinstance(d, dt.date) else None for d in cells]
+    expected_ages = [reference.year - d.year - ((reference.month, reference.day) < (d.month, d.day))
+                     if isinstance(d, dt.date) else None for d in cells]
+    assert years.tolist() == pd.Series(expected_years, dtype="Int16").tolist() and list(years.index) == list(range(5, 15))
+    assert ages.tolist() == pd.Series(expected_ages, dtype="Int16").tolist()
+    assert ages.tolist()[:2] == [13, 12]

@@ -70,13 +70,25 @@ def typed_frame(frame: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
 
 
 def coarsen_birth_date(dates: pd.Series, reference: dt.date) -> tuple[pd.Series, pd.Series]:
-    """Birth year and completed age at the study's reference date; the date itself is dropped."""
+    """Birth year and completed age at the study's reference date; the date itself is dropped.
+
+    Each distinct cell is looked at once (a cohort's birth dates repeat)."""
+    cells = dates.tolist()
+    done: dict[object, tuple[int | None, int | None]] = {}
     years, ages = [], []
-    for d in dates:
-        if isinstance(d, dt.date):
-            years.append(d.year)
-            ages.append(reference.year - d.year - ((reference.month, reference.day) < (d.month, d.day)))
-        else:
-            years.append(None)
-            ages.append(None)
+    for d in cells:
+        try:
+            year, age = done[d]
+        except KeyError:
+            year, age = done[d] = _year_and_age(d, reference)
+        except TypeError:  # an unhashable cell
+            year, age = _year_and_age(d, reference)
+        years.append(year)
+        ages.append(age)
     return pd.Series(years, index=dates.index, dtype="Int16"), pd.Series(ages, index=dates.index, dtype="Int16")
+
+
+def _year_and_age(d: object, reference: dt.date) -> tuple[int | None, int | None]:
+    if isinstance(d, dt.date):
+        return d.year, reference.year - d.year - ((reference.month, reference.day) < (d.month, d.day))
+    return None, None
