@@ -31,11 +31,12 @@ import ast
 import contextlib
 import functools
 import hashlib
+import importlib
 import json
 import platform
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
@@ -174,6 +175,7 @@ class Record:
     outputs: dict[str, str]  # table -> version, or file -> hash
     checks: dict[str, bool]  # "asset key/check name" -> passed
     recorded_at: str
+    how: dict = field(default_factory=dict)  # modules, reports, extra: to judge it again without Dagster
 
     def changed_inputs(self, inputs: Mapping[str, str]) -> list[str]:
         """The inputs that differ from the recorded ones (added or gone ones included)."""
@@ -185,18 +187,20 @@ def read_record(con, node: str) -> Record | None:
     if VERSIONS_TABLE not in {f"{s}.{t}" for s, t in con.execute(
             "SELECT table_schema, table_name FROM information_schema.tables").fetchall()}:
         return None
-    row = con.execute(f"SELECT inputs, outputs, checks, recorded_at FROM {VERSIONS_TABLE} WHERE node = ?",
-                      [node]).fetchone()
-    if row is None:
+    row = con.execute(f"SELECT * FROM {VERSIONS_TABLE} WHERE node = ?", [node]).df()
+    if row.empty:
         return None
-    return Record(node, json.loads(row[0]), json.loads(row[1]), json.loads(row[2]), str(row[3]))
+    row = row.iloc[0]
+    how = json.loads(row["how"]) if "how" in row and isinstance(row["how"], str) else {}
+    return Record(node, json.loads(row["inputs"]), json.loads(row["outputs"]), json.loads(row["checks"]),
+                  str(row["recorded_at"]), how)
 
 
 def write_record(db_path: Path, record: Record) -> None:
     warehouse.replace_rows(db_path, VERSIONS_TABLE, "node", record.node, {
         "node": record.node, "inputs": json.dumps(record.inputs, sort_keys=True),
         "outputs": json.dumps(record.outputs, sort_keys=True), "checks": json.dumps(record.checks, sort_keys=True),
-        "recorded_at": record.recorded_at})
+        "recorded_at": record.recorded_at, "how": json.dumps(record.how, sort_keys=True)})
 
 
 # -- the step -----------------------------------------------------------------------------------
@@ -436,7 +440,10 @@ def skip_when_up_to_date(compute=None, *, extra_inputs: ExtraInputs | None = Non
             yield event
         outputs = {**versions, **files_version(_WRITTEN)}
         _WRITTEN.clear()
-        write_record(node.db_path, Record(node.name, node.inputs, outputs, checks, time.strftime("%Y-%m-%d %H:%M:%S")))
+        how = {"modules": list(modules), "reports": reports,
+               "extra": f"{extra_inputs.__module__}:{extra_inputs.__qualname__}" if extra_inputs else None}
+        write_record(node.db_path, Record(node.name, node.inputs, outputs, checks,
+                                          time.strftime("%Y-%m-%d %H:%M:%S"), how))
 
     step.freshness = (tuple(modules), reports, extra_inputs)  # for the runner's check before a run
     return step
@@ -464,3 +471,61 @@ def study_up_to_date(defs: dg.Definitions, resource) -> tuple[bool, int]:
             if not judge(Step(assets_def, graph, partitions), config, codebooks, resource, reading, *freshness)[2]:
                 return False, len(steps)
     return True, len(steps)
+
+
+#: The record of the definitions themselves: which steps a successful run had.
+DEFINITIONS_RECORD = "__definitions__"
+
+
+def _definitions_inputs(study: Study, codebook_files: Iterable[Path], con) -> dict[str, str]:
+    tables = hashlib.sha256("\n".join(sorted(all_tables(con))).encode()).hexdigest()[:16]
+    return {"code": code_version(("pipelines.study_definitions",)),
+            "settings": settings_version(study, codebook_files), "tables": tables}
+
+
+def record_definitions(defs: dg.Definitions, study: Study, codebooks: Mapping) -> None:
+    """After a successful run: which steps the definitions have, for :func:`nothing_changed`."""
+    steps = [a.node_def.name for a in defs.resolve_asset_graph().assets_defs if a.is_executable and a.is_materializable]
+    files = [c.path for c in codebooks.values() if getattr(c, "path", None)]
+    with warehouse.connect(study.db_path, read_only=True) as con:
+        inputs = _definitions_inputs(study, files, con)
+    write_record(study.db_path, Record(DEFINITIONS_RECORD, inputs, {name: "step" for name in steps}, {},
+                                       time.strftime("%Y-%m-%d %H:%M:%S")))
+
+
+def nothing_changed(study: Study, codebooks: Mapping, resource) -> tuple[bool, int]:
+    """Whether every step of the last successful run would be up to date, judged from the records alone.
+
+    The quick form of :func:`study_up_to_date` for `mapstudy run`: no definitions are built
+    (no asset module imported), each step's inputs are recomputed from what its record says
+    it read (its modules, its tables, its extra inputs). The definitions' own code and the
+    settings are checked first, so a step added or removed is a change.
+    """
+    files = [c.path for c in codebooks.values() if getattr(c, "path", None)]
+    with _reading(study.db_path) as con:
+        if con is None or getattr(resource, "force", False):
+            return False, 0
+        definitions = read_record(con, DEFINITIONS_RECORD)
+        if definitions is None or definitions.changed_inputs(_definitions_inputs(study, files, con)):
+            return False, 0
+        reading = Reading(con)
+        for name in definitions.outputs:
+            record = read_record(con, name)
+            if record is None or not record.how.get("modules"):
+                return False, 0
+            how = record.how
+            inputs = {"code": code_version(tuple(how["modules"]), tuple(report_sources()) if how["reports"] else ()),
+                      "settings": settings_version(study, files)}
+            if how.get("extra"):
+                module, _, function = how["extra"].partition(":")
+                extra = getattr(importlib.import_module(module), function, None) if "<" not in function else None
+                if extra is None:
+                    return False, 0
+                inputs |= dict(extra(study, resource))
+            if "partitions" in record.inputs:
+                inputs["partitions"] = record.inputs["partitions"]  # the settings decide them
+            tables = [k.removeprefix("table ") for k in record.inputs if k.startswith("table ")]
+            inputs |= {f"table {t}": v for t, v in reading.versions(tables).items()}
+            if record.changed_inputs(inputs) or outputs_now(reading, record) != record.outputs:
+                return False, 0
+    return True, len(definitions.outputs)

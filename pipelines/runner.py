@@ -155,19 +155,23 @@ def run_study_job(study_file: Path, wait: float | None = None, notify: Notify | 
     study = load_study(study_file)
     with study_lock(study, wait, notify):
         preflight(study_file)
-        from pipelines import executor
-        from pipelines.freshness import study_up_to_date
+        from pipelines.config import load_codebooks
+        from pipelines.freshness import nothing_changed, record_definitions, study_up_to_date
         from pipelines.resources import StudyResource
-        from pipelines.study_definitions import build_definitions
 
         study_path = str(Path(study_file).resolve())
-        workers = executor.workers()
-        defs, skipped = build_definitions(study_path, key_prefix=study.study, workers=workers)
-        for line in skipped:  # assets the study cannot have (absent instruments or plan parts), and why
-            print(line)
-
         resource = StudyResource(study_file=study_path, accept_partial=accept_partial, force=force)
-        fresh, steps = (False, 0) if force else study_up_to_date(defs, resource)
+        codebooks = load_codebooks(study)
+        fresh, steps = nothing_changed(study, codebooks, resource)  # from the records: no assets imported
+        if not fresh:
+            from pipelines import executor
+            from pipelines.study_definitions import build_definitions
+
+            workers = executor.workers()
+            defs, skipped = build_definitions(study_path, key_prefix=study.study, workers=workers)
+            for line in skipped:  # assets the study cannot have (absent instruments or plan parts), and why
+                print(line)
+            fresh, steps = (False, 0) if force else study_up_to_date(defs, resource)
         if fresh:  # nothing changed: no Dagster run, no staging copy
             print(f"up to date: all {steps} steps; no input, code or setting changed since they were computed "
                   "(mapstudy run --force recomputes)")
@@ -191,6 +195,7 @@ def run_study_job(study_file: Path, wait: float | None = None, notify: Notify | 
                 if not success:
                     break
             if success:
+                record_definitions(defs, study, codebooks)
                 promote()
     from pipelines.ingest.losses import data_loss_in
 

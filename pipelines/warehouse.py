@@ -120,6 +120,14 @@ def connect(db_path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
 LOCK_WAIT_SECONDS = 120.0
 
 
+def open_read_only(db_path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to an existing database file that the caller closes (a report's).
+
+    Waits, like :func:`connect`, while another process writes the file.
+    """
+    return _open(Path(db_path), True)
+
+
 def _open(db_path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     pause = 0.05
@@ -196,6 +204,8 @@ def replace_rows(db_path: Path, name: str, key_column: str, key: str, row: Mappi
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             con.execute(f'CREATE TABLE IF NOT EXISTS {schema}."{table}" ('
                         + ", ".join(f'"{c}" VARCHAR' for c in columns) + ")")
+            for c in columns:  # a table made by an older version gains the columns it lacks
+                con.execute(f'ALTER TABLE {schema}."{table}" ADD COLUMN IF NOT EXISTS "{c}" VARCHAR')
             con.execute(f'DELETE FROM {schema}."{table}" WHERE "{key_column}" = ?', [key])
             con.execute(f'INSERT INTO {schema}."{table}" ({", ".join(chr(34) + c + chr(34) for c in columns)}) '
                         f'VALUES ({", ".join("?" for _ in columns)})', [row[c] for c in columns])

@@ -17,6 +17,7 @@ which links every report found on disk in both languages.
 """
 
 
+import contextlib
 import html
 import os
 import tempfile
@@ -36,7 +37,7 @@ from pipelines import warehouse
 from pipelines.assets.common import DEPS_TAG, meta_key, output_key
 from pipelines.config import PROJECT_ROOT, Study
 from pipelines.privacy.cells import audit_html_tables
-from pipelines.render.engine import render_report
+from pipelines.render.engine import RenderJob, render_reports
 from pipelines.render.texts import LANGUAGES, load_texts
 from pipelines.freshness import note_files, skip_when_up_to_date
 from pipelines.resources import StudyResource
@@ -71,17 +72,29 @@ def report_path(study: Study, lang: str, kind: str, place: str, suffix: str) -> 
     return study.report_dir(lang) / kind / f"{slug(place)}.{suffix}"
 
 
-def render_place(study: Study, kind: str, place: str, params: dict[str, str], log) -> tuple[list[Path], list[str], float]:
-    """Render ``reports/<kind>.qmd`` for one place in every language; (files, audit problems, seconds)."""
+def render_places(study: Study, kind: str, places: Sequence[tuple[str, dict[str, str]]], log
+                  ) -> tuple[list[Path], list[str], float]:
+    """Render ``reports/<kind>.qmd`` for each (place, parameters) in every language as one batch.
+
+    One ``render_reports`` call: its warm kernels (two at once on a large batch) execute the
+    reports while writer threads convert them. Each report is written to a scratch folder,
+    audited, then moved to its place; (files, audit problems, seconds).
+    """
     written, problems = [], []
     started = time.perf_counter()
-    for lang in LANGUAGES:
-        log(f"rendering the {kind} report of {place} ({lang})")
-        out = study.report_dir(lang) / kind
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=out, prefix=".render-") as scratch:
-            paths = render_report(PROJECT_ROOT / "reports" / f"{kind}.qmd", Path(scratch),
-                                  {"study": study.study, "db": str(study.db_path), "lang": lang, **params})
+    qmd = PROJECT_ROOT / "reports" / f"{kind}.qmd"
+    with contextlib.ExitStack() as stack:
+        jobs, targets = [], []
+        for place, params in places:
+            for lang in LANGUAGES:
+                out = study.report_dir(lang) / kind
+                out.mkdir(parents=True, exist_ok=True)
+                scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=out, prefix=".render-")))
+                jobs.append(RenderJob(qmd, scratch, {"study": study.study, "db": str(study.db_path), "lang": lang,
+                                                     **params}))
+                targets.append((place, lang))
+        log(f"rendering {len(places)} {kind} report(s) in {', '.join(LANGUAGES)}")
+        for (place, lang), paths in zip(targets, render_reports(jobs), strict=True):
             for path in paths:
                 target = report_path(study, lang, kind, place, path.suffix.lstrip("."))
                 if path.suffix == ".html":
@@ -92,6 +105,11 @@ def render_place(study: Study, kind: str, place: str, params: dict[str, str], lo
                 written.append(target)
     note_files(written)
     return written, problems, time.perf_counter() - started
+
+
+def render_place(study: Study, kind: str, place: str, params: dict[str, str], log) -> tuple[list[Path], list[str], float]:
+    """Render ``reports/<kind>.qmd`` for one place in every language; (files, audit problems, seconds)."""
+    return render_places(study, kind, [(place, params)], log)
 
 
 def write_index(study: Study) -> Path:
@@ -201,13 +219,9 @@ def build_coordinator_assets(study: Study) -> list[dg.AssetsDefinition]:
     def municipality_reports(context: AssetExecutionContext, study: StudyResource) -> dg.MaterializeResult:
         config, _ = study.load()
         counties = county_of(config)
-        written, problems, seconds = [], [], 0.0
-        for name in context.partition_keys:
-            files, found, took = render_place(config, "municipality", name,
-                                              {"municipality": name, "county": counties[name]}, context.log.info)
-            written += files
-            problems += found
-            seconds += took
+        written, problems, seconds = render_places(
+            config, "municipality", [(name, {"municipality": name, "county": counties[name]})
+                                     for name in context.partition_keys], context.log.info)
         write_index(config)
         context.log.info(f"municipality reports: {len(context.partition_keys)} in {seconds:.1f} s")
         return _result(context, MUNICIPALITY_KEY, written, problems, seconds)
@@ -219,12 +233,9 @@ def build_coordinator_assets(study: Study) -> list[dg.AssetsDefinition]:
     @skip_when_up_to_date(reports=True)
     def county_reports(context: AssetExecutionContext, study: StudyResource) -> dg.MaterializeResult:
         config, _ = study.load()
-        written, problems, seconds = [], [], 0.0
-        for cid, county in config.counties.items():
-            files, found, took = render_place(config, "county", county.name, {"county": cid}, context.log.info)
-            written += files
-            problems += found
-            seconds += took
+        written, problems, seconds = render_places(
+            config, "county", [(county.name, {"county": cid}) for cid, county in config.counties.items()],
+            context.log.info)
         write_index(config)
         return _result(context, COUNTY_KEY, written, problems, seconds)
 

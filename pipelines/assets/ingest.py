@@ -22,6 +22,7 @@ from pipelines.config import file_sha256
 from pipelines.ingest.stage import PrivacyGateError, run_ingest
 from pipelines.ingest.study import IngestResult
 from pipelines.freshness import skip_when_up_to_date
+from pipelines.ingest.inputs import ingest_inputs
 from pipelines.resources import StudyResource
 
 
@@ -128,25 +129,3 @@ def unreconciled_files(result: IngestResult) -> list[str]:
         if row.rows_read != row.rows_accepted + row.rows_rejected or written != row.rows_accepted:
             bad.append(row.file)
     return bad
-
-
-def ingest_inputs(config, study: StudyResource) -> dict[str, str]:
-    """What the ingest reads besides the settings (pipelines/freshness.py): every input file's
-    hash, the key's fingerprint, the erasure register, the git commit it writes into
-    meta.provenance, and --accept-partial (a partial ingest is redone, and stops, without it).
-    Only hashes and fingerprints: nothing here can identify anyone."""
-    from pipelines.ingest.stage import study_keys
-    from pipelines.privacy.erasure import register_path
-    from pipelines.provenance import code_version
-
-    inputs = {}
-    for item in config.inputs:
-        path = config.raw_path / item.path
-        inside = path.resolve().is_relative_to(config.raw_path.resolve())
-        inputs[f"file {item.path}"] = file_sha256(path)[:16] if inside and path.is_file() else "missing"
-    register = register_path(config)
-    inputs["erasure register"] = file_sha256(register)[:16] if register.is_file() else "none"
-    inputs["key"] = study_keys(config).fingerprint()
-    inputs["git commit"] = code_version()
-    inputs["accept partial"] = str(study.accept_partial)
-    return inputs

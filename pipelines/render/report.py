@@ -20,7 +20,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from pipelines.render.figures import ReportFigure
-from pipelines.warehouse import active_path
+from pipelines.warehouse import active_path, open_read_only
 from pipelines.render.tables import PublishedCounts, published_counts, report_table
 from pipelines.render.texts import Texts, load_texts
 
@@ -139,7 +139,7 @@ def open_report(study: str, db: str | Path, lang: str, municipality: str | None 
     path = active_path(db)  # the run's staging copy while `mapstudy run` renders
     if not path.is_file():
         raise FileNotFoundError(f"the processed database {path} does not exist: run the pipeline first")
-    con = duckdb.connect(str(path), read_only=True)
+    con = open_read_only(path)  # waits while a step in another process writes the database
     return Report(
         study=study,
         lang=lang,
