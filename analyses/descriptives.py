@@ -64,6 +64,12 @@ def _groups(frame: pd.DataFrame, by: Sequence[str]):
         yield dict(zip(by, key, strict=True)), sub
 
 
+def _narrow(frame: pd.DataFrame, by: Sequence[str], variable: str) -> pd.DataFrame:
+    """The grouping columns and one variable: each group's rows are copied for that column
+    only (grouping the whole frame once per variable copied every column: variables^2 x rows)."""
+    return frame[list(dict.fromkeys([*by, variable]))]
+
+
 def describe_categorical(
     frame: pd.DataFrame,
     variables: Sequence[str],
@@ -81,7 +87,7 @@ def describe_categorical(
     rows = []
     for variable in variables:
         levels = sorted(frame[variable].dropna().unique().tolist())
-        for key, sub in _groups(frame, by):
+        for key, sub in _groups(_narrow(frame, by, variable), by):
             answered = sub[variable].dropna()
             total = len(answered)
             counts = answered.value_counts()
@@ -121,7 +127,7 @@ def describe_numeric(
     """
     rows = []
     for variable in variables:
-        for key, sub in _groups(frame, by):
+        for key, sub in _groups(_narrow(frame, by, variable), by):
             values = as_numeric(sub[variable], variable).dropna().to_numpy(dtype=float)
             total = len(values)
             n_missing = int(sub[variable].isna().sum())
