@@ -277,7 +277,9 @@ class Scrubber:
         alternation matches next, and lookbehinds see the text before that position in both.
         No kind matches the empty string, so each match moves the position on.
         """
-        other = _other_kinds(_needs_met(text))
+        yield from self._merged(text, _other_kinds(_needs_met(text)))
+
+    def _merged(self, text: str, other: re.Pattern | None) -> Iterator[re.Match]:
         names = self._names
         found = other.search(text) if other is not None else None
         named = names.search(text) if names is not None else None
@@ -308,9 +310,16 @@ class Scrubber:
     def scrub(self, text: str) -> ScrubResult:
         """Replace every identifier in ``text`` by its placeholder; count per kind."""
         counts: dict[str, int] = {}
+        other = _other_kinds(_needs_met(text))
+        if other is None and self._names is not None:  # names only: the names scan's own sub (C)
+            def name(_match: re.Match) -> str:
+                counts["name"] = counts.get("name", 0) + 1
+                return PLACEHOLDERS["name"]
+
+            return ScrubResult(self._names.sub(name, text), counts)
         pieces: list[str] = []
         kept = 0
-        for match in self._matches(text):
+        for match in self._merged(text, other):
             kind = match.lastgroup
             if kind == "code" or kind == "spaced_code":  # only codes need a second look
                 kind = self._kind(match)
