@@ -10,7 +10,8 @@ threads, the number to compare on a shared machine (wall time is noisy there). T
 ratio ingest / bare read is measured in the same process, one after the other.
 
 - default: the demo's size (``PUPILS``, 3,000): synth, bare read, ingest, personas, one
-  PMM draw, and the whole ``mapstudy run`` on the bench study;
+  PMM draw, the whole ``mapstudy run --force`` on the bench study, then a rerun with
+  nothing changed (which skips every step: pipelines/freshness.py);
 - ``make bench BENCH=long`` (or ``--long``) adds 30,000 and 100,000 pupils for the stages,
   protect / descriptives / models at those sizes (tests/bench/bench_scale.py) and the
   latent-class scaling benchmark (tests/bench/bench_personas.py; tens of minutes).
@@ -48,7 +49,8 @@ def _stage_rows(stage: str, pupils: int) -> list[Timing]:
     return rows
 
 
-def _whole_run(pupils: int) -> Timing:
+def _whole_run(pupils: int, *options: str, label: str = "whole run (mapstudy run --force: every asset and report)"
+               ) -> Timing:
     """``mapstudy run`` on the bench study, Dagster storage and logs in the bench folder."""
     import resource
 
@@ -58,13 +60,14 @@ def _whole_run(pupils: int) -> Timing:
     mapstudy = str(Path(sys.executable).with_name("mapstudy"))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run([mapstudy, "run", "--study", str(study)], capture_output=True, text=True, env=env)
+    done = subprocess.run([mapstudy, "run", "--study", str(study), *options], capture_output=True, text=True,
+                          env=env)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     note = "ok" if done.returncode == 0 else f"exit {done.returncode}"
     # ru_maxrss of RUSAGE_CHILDREN is the largest child so far: the run's unless a stage was larger
-    return Timing("whole run (mapstudy run, every asset and report)", wall, cpu, after.ru_maxrss / 1024, note)
+    return Timing(label, wall, cpu, after.ru_maxrss / 1024, note)
 
 
 def main(long: bool) -> None:
@@ -78,7 +81,8 @@ def main(long: bool) -> None:
             rows += _stage_rows(stage, pupils)
         if pupils == sizes[0] or os.environ.get("BENCH_WHOLE_RUN_ALL") == "1":
             print(f"  whole run at {pupils} pupils ...", flush=True)
-            rows.append(_whole_run(pupils))
+            rows.append(_whole_run(pupils, "--force"))  # everything computed, as from clean
+            rows.append(_whole_run(pupils, label="rerun, nothing changed (mapstudy run)"))
         print_table(rows, f"{pupils} pupils (load average now {os.getloadavg()[0]:.1f}; CPU is the number to compare)")
     study = BENCH_DIR / f"study-{sizes[0]}" / "study.yaml"
     if os.environ.get("SKIP_RENDER") != "1" and study.is_file():  # per report-language render times
