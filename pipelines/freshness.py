@@ -18,7 +18,10 @@ dies with the data it describes: a failed run's staging copy is thrown away with
 records, so a record never vouches for a table that was not kept. When a node's inputs and
 outputs are what its record says, its step logs ``up to date: ...`` and reports the
 recorded result instead of computing (:func:`skip_when_up_to_date`); ``--force``
-(``StudyResource.force``) recomputes everything.
+(``StudyResource.force``) recomputes everything. Before a run, `mapstudy run` asks
+:func:`nothing_changed` (from the records alone, no asset module imported) and then
+:func:`study_up_to_date` (every step of the built definitions): when nothing changed, no
+Dagster run starts.
 
 Ancestors rather than declared deps: a node is judged by every table written upstream of
 it, so a read its declaration forgot still counts. A node reading a table that is not
@@ -264,7 +267,6 @@ class Node:
     name: str
     db_path: Path
     inputs: dict[str, str]
-    own_tables: list[str]
 
 
 #: Tables only reports read: the provenance names the git commit of the last ingest, so a
@@ -292,7 +294,7 @@ def node_inputs(step: Step, study: Study, codebook_files: Iterable[Path], code: 
         # every report shows the run's fingerprint, upstream of it or not; other nodes never read it
         tables = tables | (READ_BY_REPORTS_ONLY & present) if reports else tables - READ_BY_REPORTS_ONLY
         inputs |= {f"table {t}": v for t, v in reading.versions(tables - set(own)).items()}
-    return Node(step.name, study.db_path, inputs, own)
+    return Node(step.name, study.db_path, inputs)
 
 
 def outputs_now(reading: "Reading", record: Record) -> dict[str, str]:
