@@ -19,9 +19,8 @@ records, so a record never vouches for a table that was not kept. When a node's 
 outputs are what its record says, its step logs ``up to date: ...`` and reports the
 recorded result instead of computing (:func:`skip_when_up_to_date`); ``--force``
 (``StudyResource.force``) recomputes everything. Before a run, `mapstudy run` asks
-:func:`nothing_changed` (from the records alone, no asset module imported) and then
-:func:`study_up_to_date` (every step of the built definitions): when nothing changed, no
-Dagster run starts.
+:func:`nothing_changed` (from the records alone, no asset module imported): when nothing
+changed, no Dagster run starts.
 
 Ancestors rather than declared deps: a node is judged by every table written upstream of
 it, so a read its declaration forgot still counts. A node reading a table that is not
@@ -329,27 +328,20 @@ class Reading:
         return {t: self._versions[t] for t in wanted}
 
 
-def judge(step: Step, config: Study, codebooks: Mapping, resource, reading: Reading | None, modules: Sequence[str],
-          reports: bool, extra_inputs: "ExtraInputs | None") -> tuple[Node, Record | None, bool]:
-    """(the node's inputs now, its record, whether the record still holds), on one reading of the database."""
+def up_to_date(step: Step, resource, modules: Sequence[str], reports: bool,
+               extra_inputs: "ExtraInputs | None") -> tuple[Node, Record | None, bool]:
+    """(the node's inputs now, its record, whether the record still holds), on one read of the database."""
+    config, codebooks = resource.load()
     files = [c.path for c in codebooks.values() if getattr(c, "path", None)]
     code = code_version(tuple(modules), tuple(report_sources()) if reports else ())
     extra = dict(extra_inputs(config, resource)) if extra_inputs else {}
-    node = node_inputs(step, config, files, code, extra, reading, reports)
-    record = read_record(reading.con, node.name) if reading is not None and not getattr(resource, "force", False) \
-        else None
-    fresh = (record is not None and not record.changed_inputs(node.inputs)
-             and outputs_now(reading, record) == record.outputs)
-    return node, record, fresh
-
-
-def up_to_date(step: Step, resource, modules: Sequence[str], reports: bool,
-               extra_inputs: "ExtraInputs | None") -> tuple[Node, Record | None, bool]:
-    """A step's own decision: :func:`judge` on one read of the database."""
-    config, codebooks = resource.load()
     with _reading(config.db_path) as con:
-        return judge(step, config, codebooks, resource, Reading(con) if con is not None else None, modules,
-                     reports, extra_inputs)
+        reading = Reading(con) if con is not None else None
+        node = node_inputs(step, config, files, code, extra, reading, reports)
+        record = read_record(con, node.name) if con is not None and not getattr(resource, "force", False) else None
+        fresh = (record is not None and not record.changed_inputs(node.inputs)
+                 and outputs_now(reading, record) == record.outputs)
+    return node, record, fresh
 
 
 def _replay(context: dg.AssetExecutionContext, record: Record) -> Iterator:
@@ -447,32 +439,7 @@ def skip_when_up_to_date(compute=None, *, extra_inputs: ExtraInputs | None = Non
         write_record(node.db_path, Record(node.name, node.inputs, outputs, checks,
                                           time.strftime("%Y-%m-%d %H:%M:%S"), how))
 
-    step.freshness = (tuple(modules), reports, extra_inputs)  # for the runner's check before a run
     return step
-
-
-def study_up_to_date(defs: dg.Definitions, resource) -> tuple[bool, int]:
-    """(whether every step of the definitions would report its record, how many steps there are).
-
-    The check a step makes (:func:`up_to_date`), made for all of them before a run: when
-    nothing changed, ``mapstudy run`` says so without starting one. False as soon as one
-    step is stale or cannot say (an asset without :func:`skip_when_up_to_date`).
-    """
-    graph = defs.resolve_asset_graph()
-    steps = [a for a in graph.assets_defs if a.is_executable and a.is_materializable]
-    config, codebooks = resource.load()
-    with _reading(config.db_path) as con:
-        if con is None:
-            return False, len(steps)
-        reading = Reading(con)
-        for assets_def in steps:
-            freshness = getattr(getattr(assets_def.op.compute_fn, "decorated_fn", None), "freshness", None)
-            if freshness is None:
-                return False, len(steps)
-            partitions = tuple(assets_def.partitions_def.get_partition_keys()) if assets_def.partitions_def else ()
-            if not judge(Step(assets_def, graph, partitions), config, codebooks, resource, reading, *freshness)[2]:
-                return False, len(steps)
-    return True, len(steps)
 
 
 #: The record of the definitions themselves: which steps a successful run had.
@@ -498,9 +465,10 @@ def record_definitions(defs: dg.Definitions, study: Study, codebooks: Mapping) -
 def nothing_changed(study: Study, codebooks: Mapping, resource) -> tuple[bool, int]:
     """Whether every step of the last successful run would be up to date, judged from the records alone.
 
-    The quick form of :func:`study_up_to_date` for `mapstudy run`: no definitions are built
-    (no asset module imported), each step's inputs are recomputed from what its record says
-    it read (its modules, its tables, its extra inputs). The definitions' own code and the
+    The check every step makes (:func:`up_to_date`), made for all of them before a run
+    without building the definitions (no asset module imported): each step's inputs are
+    recomputed from what its record says it read (its modules, its tables, its extra
+    inputs). When it cannot tell (no records yet), the run starts and each step decides. The definitions' own code and the
     settings are checked first, so a step added or removed is a change.
     """
     files = [c.path for c in codebooks.values() if getattr(c, "path", None)]

@@ -156,26 +156,25 @@ def run_study_job(study_file: Path, wait: float | None = None, notify: Notify | 
     with study_lock(study, wait, notify):
         preflight(study_file)
         from pipelines.config import load_codebooks
-        from pipelines.freshness import nothing_changed, record_definitions, study_up_to_date
+        from pipelines.freshness import nothing_changed, record_definitions
         from pipelines.resources import StudyResource
 
         study_path = str(Path(study_file).resolve())
         resource = StudyResource(study_file=study_path, accept_partial=accept_partial, force=force)
         codebooks = load_codebooks(study)
         fresh, steps = nothing_changed(study, codebooks, resource)  # from the records: no assets imported
-        if not fresh:
-            from pipelines import executor
-            from pipelines.study_definitions import build_definitions
-
-            workers = executor.workers()
-            defs, skipped = build_definitions(study_path, key_prefix=study.study, workers=workers)
-            for line in skipped:  # assets the study cannot have (absent instruments or plan parts), and why
-                print(line)
-            fresh, steps = (False, 0) if force else study_up_to_date(defs, resource)
         if fresh:  # nothing changed: no Dagster run, no staging copy
             print(f"up to date: all {steps} steps; no input, code or setting changed since they were computed "
                   "(mapstudy run --force recomputes)")
             return True
+        # Something changed (or the records cannot tell): each step decides for itself.
+        from pipelines import executor
+        from pipelines.study_definitions import build_definitions
+
+        workers = executor.workers()
+        defs, skipped = build_definitions(study_path, key_prefix=study.study, workers=workers)
+        for line in skipped:  # assets the study cannot have (absent instruments or plan parts), and why
+            print(line)
         run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
         if workers > 1:
             os.environ.update(executor.BLAS_ENV)  # before the forkserver starts: its workers inherit it
